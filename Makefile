@@ -6,6 +6,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+# Extra tools the tests need, each in its own environment under .venv/tools (added by mk/*.mk).
+TEST_TOOLS :=
+-include mk/*.mk
 
 .PHONY: venv demo test lint types unit bench docs lock clean
 
@@ -39,13 +42,13 @@ lint: venv
 types: venv
 	$(BIN)/mypy
 
-unit: venv
+unit: venv $(TEST_TOOLS)
 	$(BIN)/python -m pytest tests
 
 test: lint types unit
 
 bench: venv
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH)
 
 docs: venv
 	$(BIN)/mkdocs build --strict

@@ -1,0 +1,230 @@
+"""A loopback HTTP proxy that makes local emulators behave like the real, slower services.
+
+Two knobs, both optional:
+
+* ``--request-delay S`` waits ``S`` seconds before forwarding every request (real GCS answers in ~30-100 ms; the
+  emulators in ~1 ms), so batching and concurrency show their real effect in benchmarks.
+* Always, for BigQuery: a second ``jobs.insert`` with a job id already used answers ``409 Already Exists`` (the
+  emulator accepts duplicates; BigQuery does not, and retry-safe job ids depend on it), and job labels sent with
+  ``jobs.insert`` are kept and shown in ``jobs.get`` (the emulator drops them).
+* ``--job-latency S`` keeps every BigQuery job PENDING/RUNNING for ``S`` seconds after it was inserted: the
+  emulator finishes each job inside the insert call, which would never let a deferrable operator defer. Responses of
+  ``jobs.insert``, ``jobs.get``, ``jobs.query`` and ``getQueryResults`` for a younger job say ``RUNNING`` /
+  ``jobComplete: false``; after that the emulator's real answer (rows, errors, statistics) goes through unchanged.
+
+Run it as ``python -m cosmos_remote.testing._proxy --upstream URL --port PORT [...]``; :func:`local_gcp` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Final
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+__all__ = ["build_app", "main"]
+
+_JOB_PATH: Final = re.compile(r"/projects/[^/]+/jobs/(?P<job>[^/?]+)$")
+_RESULTS_PATH: Final = re.compile(r"/projects/[^/]+/queries/(?P<job>[^/?]+)$")
+_INSERT_PATH: Final = re.compile(r"/projects/[^/]+/jobs$")
+_QUERY_PATH: Final = re.compile(r"/projects/[^/]+/queries$")
+_HOP_BY_HOP: Final = frozenset(
+    {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
+)
+
+
+class _JobBook:
+    """Job ids and labels seen in ``jobs.insert`` requests."""
+
+    def __init__(self) -> None:
+        self.labels: dict[str, dict[str, str]] = {}
+        self.attempts: list[dict[str, Any]] = []
+
+    def conflict(self, job_id: str, labels: dict[str, str]) -> bool:
+        duplicate = job_id in self.labels
+        self.attempts.append({"job_id": job_id, "labels": labels, "accepted": not duplicate})
+        return duplicate
+
+    def record(self, job_id: str, labels: dict[str, str]) -> None:
+        self.labels[job_id] = labels
+
+    def restore_labels(self, payload: dict[str, Any]) -> dict[str, Any]:
+        job_id = _job_id_of(payload)
+        labels = self.labels.get(job_id) if job_id else None
+        configuration = payload.get("configuration")
+        if not labels or not isinstance(configuration, dict) or configuration.get("labels"):
+            return payload
+        return {**payload, "configuration": {**configuration, "labels": labels}}
+
+
+def _conflict(job_id: str) -> JSONResponse:
+    message = f"Already Exists: Job {job_id}"
+    error = {"code": 409, "message": message, "status": "ALREADY_EXISTS"}
+    error["errors"] = [{"message": message, "domain": "global", "reason": "duplicate"}]
+    return JSONResponse({"error": error}, status_code=409)
+
+
+class _JobClock:
+    """When each job was first seen, so responses can hide its completion until it is old enough."""
+
+    def __init__(self, latency: float) -> None:
+        self.latency = latency
+        self._seen: dict[str, float] = {}
+        self.hidden: dict[str, int] = {}
+
+    def young(self, job_id: str) -> bool:
+        started = self._seen.setdefault(job_id, time.monotonic())
+        young = time.monotonic() - started < self.latency
+        if young:
+            self.hidden[job_id] = self.hidden.get(job_id, 0) + 1
+        return young
+
+
+def _job_id_of(payload: dict[str, Any]) -> str | None:
+    reference = payload.get("jobReference")
+    job_id = reference.get("jobId") if isinstance(reference, dict) else None
+    return job_id if isinstance(job_id, str) else None
+
+
+def _hide_completion(path: str, method: str, payload: dict[str, Any], clock: _JobClock) -> dict[str, Any]:
+    job_id = _job_id_of(payload)
+    if job_id is None:
+        match = _JOB_PATH.search(path) or _RESULTS_PATH.search(path)
+        job_id = match.group("job") if match else None
+    if job_id is None or not clock.young(job_id):
+        return payload
+    is_job_resource = (method == "POST" and _INSERT_PATH.search(path)) or (method == "GET" and _JOB_PATH.search(path))
+    if is_job_resource:
+        hidden = dict(payload)
+        hidden["status"] = {"state": "RUNNING"}
+        statistics = dict(hidden.get("statistics") or {})
+        statistics.pop("endTime", None)
+        hidden["statistics"] = statistics
+        return hidden
+    if (method == "POST" and _QUERY_PATH.search(path)) or (method == "GET" and _RESULTS_PATH.search(path)):
+        return {
+            "kind": "bigquery#getQueryResultsResponse",
+            "jobReference": payload.get("jobReference", {}),
+            "jobComplete": False,
+        }
+    return payload
+
+
+def _closing(client: httpx.AsyncClient) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        await client.aclose()
+
+    return lifespan
+
+
+def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float = 0.0) -> Starlette:
+    """The proxy as an ASGI app forwarding to ``upstream`` (``http://host:port``)."""
+    clock = _JobClock(job_latency)
+    book = _JobBook()
+    delay = {"request": request_delay}
+    client = httpx.AsyncClient(base_url=upstream, timeout=httpx.Timeout(120.0))
+
+    async def forward(request: Request) -> Response:
+        if delay["request"] > 0:
+            await asyncio.sleep(delay["request"])
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+        body = await request.body()
+        inserted: tuple[str, dict[str, str]] | None = None
+        if request.method == "POST" and _INSERT_PATH.search(request.url.path) and body:
+            try:
+                job = json.loads(body)
+            except ValueError:
+                job = None
+            job_id = _job_id_of(job) if isinstance(job, dict) else None
+            if job_id is not None and isinstance(job, dict):
+                labels = dict((job.get("configuration") or {}).get("labels") or {})
+                if book.conflict(job_id, labels):
+                    return _conflict(job_id)
+                inserted = (job_id, labels)
+        upstream_response = await client.request(
+            request.method,
+            request.url.path,
+            params=list(request.query_params.multi_items()),
+            headers=headers,
+            content=body,
+        )
+        if inserted is not None and upstream_response.status_code < 300:
+            book.record(*inserted)
+        response_headers = {k: v for k, v in upstream_response.headers.items() if k.lower() not in _HOP_BY_HOP}
+        content_type = upstream_response.headers.get("content-type", "")
+        if "/bigquery/v2/" in request.url.path and content_type.startswith("application/json"):
+            try:
+                payload = upstream_response.json()
+            except ValueError:
+                payload = None
+            if isinstance(payload, dict) and upstream_response.status_code < 300:
+                changed = book.restore_labels(payload)
+                if clock.latency > 0:
+                    changed = _hide_completion(request.url.path, request.method, changed, clock)
+                if changed is not payload:
+                    response_headers.pop("etag", None)
+                    return JSONResponse(changed, status_code=upstream_response.status_code, headers=response_headers)
+        return Response(
+            content=upstream_response.content,
+            status_code=upstream_response.status_code,
+            headers=response_headers,
+        )
+
+    def settings() -> dict[str, Any]:
+        return {"status": "ok", "upstream": upstream, "job_latency": clock.latency, "request_delay": delay["request"]}
+
+    async def health(_: Request) -> Response:
+        return JSONResponse(settings())
+
+    async def jobs(_: Request) -> Response:
+        """What the proxy saw: every ``jobs.insert`` attempt, and how often each job was reported RUNNING."""
+        return JSONResponse({"inserts": book.attempts, "running_answers": clock.hidden})
+
+    async def configure(request: Request) -> Response:
+        """Change the knobs of a running proxy: ``{"job_latency": S, "request_delay": S}`` (either optional)."""
+        changes = await request.json()
+        if "job_latency" in changes:
+            clock.latency = float(changes["job_latency"])
+        if "request_delay" in changes:
+            delay["request"] = float(changes["request_delay"])
+        return JSONResponse(settings())
+
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    return Starlette(
+        routes=[
+            Route("/_proxy/health", health),
+            Route("/_proxy/config", configure, methods=["POST"]),
+            Route("/_proxy/jobs", jobs),
+            Route("/{path:path}", forward, methods=methods),
+        ],
+        lifespan=_closing(client),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--upstream", required=True, help="http://127.0.0.1:PORT of the emulator")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--request-delay", type=float, default=0.0, help="seconds added before every request")
+    parser.add_argument("--job-latency", type=float, default=0.0, help="seconds every BigQuery job stays RUNNING")
+    args = parser.parse_args(argv)
+    app = build_app(upstream=args.upstream, request_delay=args.request_delay, job_latency=args.job_latency)
+    uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

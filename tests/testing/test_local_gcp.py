@@ -1,0 +1,112 @@
+"""local_gcp(): emulators start, answer like GCS and BigQuery, and leave nothing behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+from google.api_core.exceptions import Conflict
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
+
+from cosmos_remote.testing import EmulatorError, local_gcp
+from cosmos_remote.testing._process import ManagedProcess
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _client(project: str, endpoint: str) -> bigquery.Client:
+    return bigquery.Client(
+        project=project, credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint}
+    )
+
+
+def test_emulators_serve_gcs_and_bigquery_and_stop_by_pid() -> None:
+    before = {key: os.environ.get(key) for key in ("STORAGE_EMULATOR_HOST", "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT")}
+    with local_gcp(bucket="roundtrip", dataset="roundtrip_ds") as gcp:
+        import gcsfs
+
+        assert os.environ["STORAGE_EMULATOR_HOST"] == gcp.gcs_endpoint
+        assert os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] == "false"
+        fs = gcsfs.GCSFileSystem(token="anon", project=gcp.project, skip_instance_cache=True)
+        fs.pipe({f"{gcp.bucket}/a/b.sql": b"select 1\r\n"})
+        assert fs.cat(f"{gcp.bucket}/a/b.sql") == b"select 1\r\n"
+
+        client = _client(gcp.project, gcp.bigquery_endpoint)
+        rows = list(client.query("select 40 + 2 as answer").result())
+        assert [row.answer for row in rows] == [42]
+        assert client.get_dataset(f"{gcp.project}.{gcp.dataset}").location == gcp.location
+        pids = gcp.pids
+        assert all(_alive(pid) for pid in pids)
+    assert not any(_alive(pid) for pid in pids)
+    assert {key: os.environ.get(key) for key in before} == before
+
+
+def test_processes_are_stopped_when_the_body_raises() -> None:
+    pids: list[int] = []
+
+    def fail_inside() -> None:
+        with local_gcp() as gcp:
+            pids.extend(gcp.pids)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_inside()
+    assert pids
+    assert not any(_alive(pid) for pid in pids)
+
+
+def test_job_latency_keeps_jobs_running_then_shows_the_real_result(gcp) -> None:  # type: ignore[no-untyped-def]
+    gcp.set_job_latency(2.0)
+    client = _client(gcp.project, gcp.bigquery_endpoint)
+    started = time.monotonic()
+    job = client.query("select 'slow' as kind", job_id_prefix="latency_", job_retry=None)
+    assert job.running(), "a job younger than job_latency must report RUNNING"
+    rows = list(job.result())
+    assert time.monotonic() - started >= 2.0
+    assert [row.kind for row in rows] == ["slow"]
+    assert job.state == "DONE"
+    assert gcp.job_log()["running_answers"][job.job_id] >= 1
+
+
+def test_a_reused_job_id_is_rejected_like_bigquery(gcp) -> None:  # type: ignore[no-untyped-def]
+    client = _client(gcp.project, gcp.bigquery_endpoint)
+    config = bigquery.QueryJobConfig(labels={"dbt-model": "orders"})
+    client.query("select 1", job_id="fixed_job_id_1", job_config=config, job_retry=None).result()
+    with pytest.raises(Conflict, match="Already Exists"):
+        client.query("select 2", job_id="fixed_job_id_1", job_retry=None)
+    assert client.get_job("fixed_job_id_1").labels == {"dbt-model": "orders"}
+    attempts = [a for a in gcp.job_log()["inserts"] if a["job_id"] == "fixed_job_id_1"]
+    assert [a["accepted"] for a in attempts] == [True, False]
+
+
+def test_a_taken_port_is_a_clear_error_without_hanging() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(EmulatorError, match=rf"gcs_port.*port {port} .*already in use"), local_gcp(gcs_port=port):
+            pass
+        assert time.monotonic() - started < 5
+
+
+def test_a_missing_emulator_binary_is_a_clear_error() -> None:
+    process = ManagedProcess(name="fake-gcs-server", argv=["/nonexistent/bin/fake-gcs-server", "-port", "1"])
+    with pytest.raises(EmulatorError, match=r"fake-gcs-server: executable not found .*cosmos-remote\[testing\]"):
+        process.start()
+
+
+def test_an_emulator_that_dies_at_start_reports_its_output() -> None:
+    process = ManagedProcess(name="broken", argv=["/bin/sh", "-c", "echo cannot bind >&2; exit 3"])
+    process.start()
+    with pytest.raises(EmulatorError, match=r"broken exited with code 3(.|\n)*cannot bind"):
+        process.wait_healthy("http://127.0.0.1:9/", timeout=10)
