@@ -1,0 +1,243 @@
+"""Read a dbt ``manifest.json`` into the small graph cosmos_remote builds tasks from.
+
+This runs at DAG parse time: it reads one JSON file and nothing else. When no manifest is given,
+:func:`parse_project` runs ``dbt parse`` once in a subprocess and keeps the result in a cache folder keyed by the
+project's content hash, so later parses of the same project read the cached file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+__all__ = [
+    "SUPPORTED_MANIFEST_VERSIONS",
+    "DbtGraph",
+    "DbtNode",
+    "ManifestError",
+    "Relation",
+    "load_manifest",
+    "parse_project",
+]
+
+#: manifest schema versions this reader understands (dbt 1.8 - 1.11 write v12).
+SUPPORTED_MANIFEST_VERSIONS: Final = frozenset({12})
+_RUNNABLE: Final = frozenset({"model", "seed", "snapshot", "test"})
+_IGNORED_DIRS: Final = frozenset({"target", "logs", "dbt_packages", ".git", "__pycache__", ".venv"})
+
+
+class ManifestError(ValueError):
+    """The manifest cannot be used; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class Relation:
+    """Where a node's result lives in the warehouse (after aliases and custom schemas)."""
+
+    database: str
+    schema: str
+    identifier: str
+
+    def __str__(self) -> str:
+        return f"{self.database}.{self.schema}.{self.identifier}"
+
+
+@dataclass(frozen=True)
+class DbtNode:
+    """One dbt resource of the manifest."""
+
+    unique_id: str
+    resource_type: str
+    name: str
+    package_name: str
+    original_file_path: str
+    materialized: str
+    relation: Relation | None
+    depends_on: tuple[str, ...]
+    tags: tuple[str, ...]
+    fqn: tuple[str, ...]
+    attached_node: str | None = None
+    severity: str = "ERROR"
+
+    @property
+    def is_ephemeral(self) -> bool:
+        return self.materialized == "ephemeral"
+
+
+@dataclass(frozen=True)
+class DbtGraph:
+    """The runnable nodes of a project (models, seeds, snapshots, tests) and their dependencies."""
+
+    project_name: str
+    dbt_version: str
+    adapter_type: str | None
+    nodes: Mapping[str, DbtNode]
+
+    def children(self) -> dict[str, list[str]]:
+        result: dict[str, list[str]] = {uid: [] for uid in self.nodes}
+        for node in self.nodes.values():
+            for parent in node.depends_on:
+                if parent in result:
+                    result[parent].append(node.unique_id)
+        return result
+
+    def test_attachments(self) -> dict[str, str]:
+        """Which node each test belongs to: dbt's ``attached_node``, else (singular tests) its last model parent."""
+        result: dict[str, str] = {}
+        for node in self.nodes.values():
+            if node.resource_type != "test":
+                continue
+            parents = sorted(p for p in node.depends_on if p in self.nodes)
+            owner = node.attached_node or (parents[-1] if parents else None)
+            if owner is not None:
+                result[node.unique_id] = owner
+        return result
+
+    def tests_of(self, unique_id: str) -> list[DbtNode]:
+        """The tests that belong to ``unique_id`` (see :meth:`test_attachments`)."""
+        attachments = self.test_attachments()
+        return [self.nodes[t] for t, owner in sorted(attachments.items()) if owner == unique_id]
+
+
+def _node(raw: Mapping[str, Any]) -> DbtNode:
+    config = raw.get("config") or {}
+    identifier = raw.get("alias") or raw.get("name")
+    relation = None
+    if raw.get("database") is not None and raw.get("schema") is not None and identifier:
+        relation = Relation(str(raw["database"]), str(raw["schema"]), str(identifier))
+    return DbtNode(
+        unique_id=raw["unique_id"],
+        resource_type=raw["resource_type"],
+        name=raw["name"],
+        package_name=raw.get("package_name", ""),
+        original_file_path=raw.get("original_file_path", ""),
+        materialized=str(config.get("materialized") or raw["resource_type"]),
+        relation=relation,
+        depends_on=tuple((raw.get("depends_on") or {}).get("nodes") or ()),
+        tags=tuple(raw.get("tags") or ()),
+        fqn=tuple(raw.get("fqn") or ()),
+        attached_node=raw.get("attached_node"),
+        severity=str(config.get("severity") or "ERROR").upper(),
+    )
+
+
+def _schema_version(metadata: Mapping[str, Any]) -> int | None:
+    url = str(metadata.get("dbt_schema_version", ""))
+    stem = url.rsplit("/", 1)[-1].removesuffix(".json")
+    return int(stem[1:]) if stem.startswith("v") and stem[1:].isdigit() else None
+
+
+def load_manifest(path: Path) -> DbtGraph:
+    """Read ``path`` (a dbt ``manifest.json``) into a :class:`DbtGraph`.
+
+    Raises:
+        ManifestError: the file is missing, not JSON, or from an unsupported dbt version.
+    """
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ManifestError(f"manifest {path} does not exist; run `dbt parse` to create it") from exc
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"manifest {path} is not valid JSON ({exc}); rebuild it with `dbt parse`") from exc
+    metadata = raw.get("metadata") or {}
+    version = _schema_version(metadata)
+    if version not in SUPPORTED_MANIFEST_VERSIONS:
+        raise ManifestError(
+            f"manifest {path} has schema version {metadata.get('dbt_schema_version')!r} "
+            f"(dbt {metadata.get('dbt_version', '?')}); cosmos_remote reads manifest "
+            f"v{', v'.join(map(str, sorted(SUPPORTED_MANIFEST_VERSIONS)))} (dbt 1.8 - 1.11). "
+            "Rebuild it with the dbt version installed for your DAGs."
+        )
+    nodes = {
+        uid: _node(node) for uid, node in (raw.get("nodes") or {}).items() if node.get("resource_type") in _RUNNABLE
+    }
+    return DbtGraph(
+        project_name=str(metadata.get("project_name") or ""),
+        dbt_version=str(metadata.get("dbt_version") or ""),
+        adapter_type=metadata.get("adapter_type"),
+        nodes=nodes,
+    )
+
+
+def _project_files(project_dir: Path) -> Iterable[Path]:
+    for root, dirs, files in os.walk(project_dir):
+        dirs[:] = sorted(d for d in dirs if d not in _IGNORED_DIRS)
+        for name in sorted(files):
+            yield Path(root) / name
+
+
+def project_hash(project_dir: Path, *, extra: Mapping[str, Any] | None = None) -> str:
+    """sha256 over every file of the project (paths and bytes) and ``extra`` (vars, target, dbt version)."""
+    digest = hashlib.sha256()
+    for file in _project_files(project_dir):
+        digest.update(str(file.relative_to(project_dir)).encode() + b"\0")
+        digest.update(file.read_bytes() + b"\0")
+    digest.update(json.dumps(extra or {}, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("COSMOS_REMOTE_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "cosmos_remote_cache")
+    return Path(base)
+
+
+def parse_project(
+    *,
+    project_dir: Path,
+    profiles_dir: Path | None,
+    profile: str | None,
+    target: str | None,
+    dbt_vars: Mapping[str, Any] | None = None,
+    dbt_executable: Path | None = None,
+    cache_dir: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Path:
+    """Run ``dbt parse`` once for this project content and return the cached ``manifest.json``.
+
+    The cache key is the sha256 of every project file, the vars and the target, so an edited model re-parses and an
+    unchanged project never does. Nothing is written into ``project_dir``.
+    """
+    key = project_hash(project_dir, extra={"vars": dict(dbt_vars or {}), "profile": profile, "target": target})
+    cache = (cache_dir or default_cache_dir()) / "manifests" / key[:32]
+    manifest = cache / "manifest.json"
+    if manifest.is_file():
+        return manifest
+    work = Path(tempfile.mkdtemp(prefix="dbt-parse-", dir=_ensure(cache.parent)))
+    args = ["parse", "--project-dir", str(project_dir), "--target-path", str(work / "target")]
+    args += ["--log-path", str(work / "logs")]
+    if profiles_dir is not None:
+        args += ["--profiles-dir", str(profiles_dir)]
+    if profile:
+        args += ["--profile", profile]
+    if target:
+        args += ["--target", target]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dict(dbt_vars))]
+    command = [str(dbt_executable)] if dbt_executable else [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+    run_env = {**os.environ, **(env or {}), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    result = subprocess.run([*command, *args], capture_output=True, text=True, env=run_env, check=False)
+    produced = work / "target" / "manifest.json"
+    if result.returncode != 0 or not produced.is_file():
+        shutil.rmtree(work, ignore_errors=True)
+        raise ManifestError(
+            f"`dbt parse` of {project_dir} failed (exit {result.returncode}):\n"
+            f"{(result.stdout + result.stderr)[-3000:]}"
+        )
+    cache.mkdir(parents=True, exist_ok=True)
+    os.replace(produced, manifest)
+    shutil.rmtree(work, ignore_errors=True)
+    return manifest
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

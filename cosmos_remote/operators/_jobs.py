@@ -1,0 +1,76 @@
+"""Deterministic BigQuery job ids, labels and the summary recorded for each finished job."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+__all__ = ["MAX_ATTEMPTS", "job_id_for", "job_link", "job_summary", "sanitize_labels"]
+
+#: A model is submitted at most this many times in one DAG run (one new job per failed attempt).
+MAX_ATTEMPTS: Final = 50
+_JOB_ID_UNSAFE: Final = re.compile(r"[^A-Za-z0-9_-]")
+_LABEL_UNSAFE: Final = re.compile(r"[^a-z0-9_-]")
+_LABEL_MAX: Final = 63
+
+
+def _short(value: str, limit: int) -> str:
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    return f"{value[: limit - 9]}_{digest}"
+
+
+def job_id_for(*, dag_id: str, task_id: str, run_id: str, sql_sha256: str, attempt: int) -> str:
+    """The job id of ``attempt`` (1, 2, ...) of a task in a DAG run, for a given SQL.
+
+    Deterministic, so a retry finds the job of the previous try instead of submitting a duplicate: the same model
+    in the same run with the same SQL always maps to the same ids. BigQuery job ids allow letters, digits, ``_`` and
+    ``-`` up to 1,024 characters.
+    """
+    raw = f"cosmos_{dag_id}__{task_id}__{run_id}"
+    safe = _short(_JOB_ID_UNSAFE.sub("_", raw), 900)
+    return f"{safe}__{sql_sha256[:16]}__{attempt}"
+
+
+def _label(value: str) -> str:
+    cleaned = _LABEL_UNSAFE.sub("_", value.lower())
+    return _short(cleaned, _LABEL_MAX)
+
+
+def sanitize_labels(labels: Mapping[str, str]) -> dict[str, str]:
+    """Labels made valid for BigQuery: lowercase letters, digits, ``_`` and ``-``, at most 63 characters, keys
+    starting with a letter (long values keep a hash suffix so they stay distinct)."""
+    result: dict[str, str] = {}
+    for key, value in labels.items():
+        clean_key = _label(key)
+        if not clean_key or not clean_key[0].isalpha():
+            clean_key = _short("l_" + clean_key, _LABEL_MAX)
+        result[clean_key] = _label(value)
+    return result
+
+
+def job_link(*, project_id: str, location: str | None, job_id: str) -> str:
+    """The BigQuery console page of a job."""
+    from airflow.providers.google.cloud.links.base import BASE_LINK
+    from airflow.providers.google.cloud.links.bigquery import BIGQUERY_JOB_DETAIL_LINK
+
+    return BASE_LINK + BIGQUERY_JOB_DETAIL_LINK.format(project_id=project_id, job_id=job_id, location=location or "")
+
+
+def job_summary(job: Any, *, project_id: str, location: str | None) -> dict[str, Any]:
+    """What a model task records of its finished job (logged and returned as XCom): small and JSON-safe."""
+    return {
+        "job_id": job.job_id,
+        "job_link": job_link(project_id=project_id, location=location or job.location, job_id=job.job_id),
+        "location": job.location or location,
+        "state": job.state,
+        "statement_type": getattr(job, "statement_type", None),
+        "total_bytes_processed": getattr(job, "total_bytes_processed", None),
+        "total_bytes_billed": getattr(job, "total_bytes_billed", None),
+        "slot_millis": getattr(job, "slot_millis", None),
+        "cache_hit": getattr(job, "cache_hit", None),
+        "num_dml_affected_rows": getattr(job, "num_dml_affected_rows", None),
+    }

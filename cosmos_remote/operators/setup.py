@@ -1,0 +1,117 @@
+"""The setup task (producer): render every selected node's BigQuery script with dbt once, publish them, return
+only the small artifact reference."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig
+
+__all__ = ["DbtSetupOperator"]
+
+
+class DbtSetupOperator(BaseOperator):
+    """Runs dbt once per DAG run to render the scripts of ``nodes`` and publishes them to the artifact store.
+
+    The published run is immutable: a later try of this task publishes under its own prefix instead of overwriting,
+    so a model task of an earlier try never reads a half-replaced file. Its return value (the only XCom) is
+    ``{"uri": <run prefix>, "index_sha256": ...}``.
+
+    Args:
+        project_config, profile_config, execution_config: The DAG's configuration.
+        select, exclude: dbt selection, passed to dbt as given.
+        nodes: The node ids the DAG has tasks for; every one must be rendered.
+        scope_group: The task group id, so several task groups in one DAG publish to separate prefixes.
+        full_refresh: ``dbt run --full-refresh`` (templated, e.g. ``"{{ params.full_refresh }}"``).
+    """
+
+    template_fields: Sequence[str] = ("full_refresh",)
+    ui_color = "#ede7f6"
+
+    def __init__(
+        self,
+        *,
+        project_config: ProjectConfig,
+        profile_config: ProfileConfig,
+        execution_config: ExecutionConfig,
+        select: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        nodes: Sequence[str] = (),
+        scope_group: str | None = None,
+        full_refresh: bool | str = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.project_config = project_config
+        self.profile_config = profile_config
+        self.execution_config = execution_config
+        self.select = tuple(select)
+        self.exclude = tuple(exclude)
+        self.nodes = tuple(nodes)
+        self.scope_group = scope_group
+        self.full_refresh = full_refresh
+
+    def _full_refresh(self) -> bool:
+        value = self.full_refresh
+        return value if isinstance(value, bool) else str(value).strip().lower() in {"true", "1", "yes"}
+
+    def execute(self, context: Any) -> dict[str, str]:
+        from cosmos_remote.artifacts import RunScope, TaskInstanceXCom, artifact_store
+        from cosmos_remote.dbt.render import render_project
+        from cosmos_remote.operators._publish import node_artifacts
+        from cosmos_remote.profiles import materialize_profile
+
+        ti = context["ti"]
+        with tempfile.TemporaryDirectory(prefix="cosmos-remote-setup-") as work:
+            profiles_dir = materialize_profile(self.profile_config, work_dir=Path(work) / "profile")
+            started = time.perf_counter()
+            result = render_project(
+                project_dir=self.project_config.project_dir,
+                profiles_dir=profiles_dir,
+                profile=self.profile_config.profile_name,
+                target=self.profile_config.target_name,
+                select=self.select,
+                exclude=self.exclude,
+                vars=dict(self.project_config.dbt_vars),
+                full_refresh=self._full_refresh(),
+                dbt_executable_path=self.execution_config.dbt_executable_path,
+            )
+            dbt_seconds = time.perf_counter() - started
+        missing = sorted(set(self.nodes) - set(result.nodes))
+        if missing:
+            raise AirflowException(
+                f"dbt rendered no script for {len(missing)} node(s) this DAG has tasks for: {missing[:10]}. "
+                "The project changed since the DAG was parsed (re-parse it), or the selection differs."
+            )
+        run_id = str(context["run_id"])
+        if ti.try_number > 1:
+            run_id = f"{run_id}.try{ti.try_number}"
+        store = artifact_store(
+            remote_target_path=self.execution_config.resolved_remote_target_path(),
+            conn_id=self.execution_config.resolved_remote_target_path_conn_id(),
+            xcom=TaskInstanceXCom(ti=ti, task_id=self.task_id),
+        )
+        started = time.perf_counter()
+        ref = store.publish(
+            scope=RunScope(dag_id=self.dag_id, run_id=run_id, task_group=self.scope_group),
+            nodes=node_artifacts(result, prelude_first=True),
+            project_name=result.project_name,
+            dbt_version=result.dbt_version,
+        )
+        publish_seconds = time.perf_counter() - started
+        self.log.info(
+            "Rendered %d nodes with dbt %s in %.1f s, published to %s in %.2f s",
+            len(result.nodes),
+            result.dbt_version,
+            dbt_seconds,
+            ref.uri,
+            publish_seconds,
+        )
+        return ref.to_xcom()

@@ -1,0 +1,163 @@
+"""Building DbtDag / DbtTaskGroup at parse time: tasks, dependencies, operator classes, assets, errors."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pendulum
+import pytest
+from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
+from airflow.sdk import DAG
+from airflow.sdk.bases.operator import BaseOperator
+from airflow.sdk.exceptions import DuplicateTaskIdFound
+
+from cosmos_remote import (
+    DbtDag,
+    DbtTaskGroup,
+    ExecutionConfig,
+    ProfileConfig,
+    ProjectConfig,
+    RenderConfig,
+    TestBehavior,
+)
+from cosmos_remote.config import ConfigError
+from cosmos_remote.dbt.selection import SelectionError
+from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
+from cosmos_remote.operators.registry import UnknownProfileTypeError
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+
+@pytest.fixture
+def configs(example_project: Path, example_profiles: Path, example_manifest: Path) -> dict[str, Any]:
+    return {
+        "project_config": ProjectConfig(dbt_project_path=example_project, manifest_path=example_manifest),
+        "profile_config": ProfileConfig(
+            profile_name="jaffle_shop", target_name="dev", profiles_yml_filepath=example_profiles / "profiles.yml"
+        ),
+        "execution_config": ExecutionConfig(remote_target_path="gs://bucket/cosmos"),
+    }
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tripwire: any socket connection during the test fails it."""
+
+    def refuse(self: socket.socket, address: Any) -> None:
+        raise AssertionError(f"network access at DAG parse time: connect({address!r})")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
+def upstream(dag: DAG, task_id: str) -> set[str]:
+    return set(dag.task_dict[task_id].upstream_task_ids)
+
+
+def test_dbt_dag_mirrors_the_dbt_graph(configs: dict[str, Any], no_network: None) -> None:
+    dag = DbtDag(dag_id="jaffle", schedule=None, start_date=START, **configs)
+    ids = set(dag.task_dict)
+    assert "dbt_setup" in ids
+    assert {"stg_orders.run", "stg_orders.test", "orders.run", "orders.test", "raw_orders.seed"} <= ids
+    assert "customers_snapshot.snapshot" in ids
+    assert not any("int_order_payments" in t for t in ids), "ephemeral models become no task"
+    # the ephemeral int_order_payments sits between stg_payments and orders: the dependency passes through it
+    assert upstream(dag, "orders.run") == {"stg_orders.test", "stg_payments.test"}
+    assert upstream(dag, "raw_orders.seed") == {"dbt_setup"}
+    # the relationships test also waits for the model it refers to
+    assert upstream(dag, "stg_orders.test") == {"stg_orders.run", "stg_customers.run"}
+    assert not [t for t in dag.tasks if "teardown" in t.task_id], "no task deletes the published SQL"
+
+
+def test_tasks_are_real_provider_operators_made_by_the_factory(configs: dict[str, Any]) -> None:
+    dag = DbtDag(dag_id="jaffle", schedule=None, start_date=START, **configs)
+    run, test = dag.task_dict["orders.run"], dag.task_dict["orders.test"]
+    assert isinstance(run, BigQueryInsertJobOperator)
+    assert isinstance(run, DbtRunAirflowAsyncFactoryOperator)
+    assert isinstance(test, BigQueryInsertJobOperator)
+    assert isinstance(test, DbtTestAirflowAsyncFactoryOperator)
+    assert run.deferrable is True
+    assert type(run) is type(dag.task_dict["stg_orders.run"]), "one class per backend, reused"
+    assert "sql" in run.template_fields
+    assert run.template_fields_renderers["sql"] == "sql"
+
+
+def test_outlets_use_the_real_relation(configs: dict[str, Any]) -> None:
+    dag = DbtDag(dag_id="jaffle", schedule=None, start_date=START, **configs)
+    assert [a.uri for a in dag.task_dict["customers.run"].outlets] == [
+        "bigquery://local-project/jaffle_shop_marts/dim_customers"
+    ]
+
+
+def test_selection_and_test_behaviors(configs: dict[str, Any]) -> None:
+    only_staging = DbtDag(
+        dag_id="staging",
+        schedule=None,
+        start_date=START,
+        render_config=RenderConfig(select=["path:models/staging"], test_behavior=TestBehavior.NONE),
+        **configs,
+    )
+    assert {t.task_id for t in only_staging.tasks} == {
+        "dbt_setup",
+        "stg_orders.run",
+        "stg_customers.run",
+        "stg_payments.run",
+    }
+    after_all = DbtDag(
+        dag_id="after_all",
+        schedule=None,
+        start_date=START,
+        render_config=RenderConfig(test_behavior=TestBehavior.AFTER_ALL),
+        **configs,
+    )
+    test_ids = [t for t in after_all.task_dict if t.startswith("tests.")]
+    assert "tests.orders" in test_ids
+    runs = {t for t in after_all.task_dict if t.endswith((".run", ".seed", ".snapshot"))}
+    assert upstream(after_all, "tests.orders") == runs
+
+
+def test_task_groups_between_other_tasks_publish_to_separate_prefixes(configs: dict[str, Any]) -> None:
+    with DAG("pipeline", schedule=None, start_date=START) as dag:
+        extract = BaseOperator(task_id="extract")
+        first = DbtTaskGroup(group_id="transform", **configs)
+        second = DbtTaskGroup(group_id="again", render_config=RenderConfig(select=["stg_orders"]), **configs)
+        report = BaseOperator(task_id="report")
+        extract >> first >> second >> report
+    assert dag.task_dict["transform.dbt_setup"].scope_group == "transform"
+    assert dag.task_dict["again.dbt_setup"].scope_group == "again"
+    assert "extract" in upstream(dag, "transform.dbt_setup")
+    assert {"transform.customers.test", "transform.orders_incremental.test"} <= upstream(dag, "again.dbt_setup")
+    assert upstream(dag, "report") == {"again.stg_orders.test"}
+
+
+def test_duplicate_task_group_ids_fail_at_parse_time(configs: dict[str, Any]) -> None:
+    with DAG("dupes", schedule=None, start_date=START):
+        DbtTaskGroup(group_id="transform", **configs)
+        with pytest.raises(DuplicateTaskIdFound, match="transform"):
+            DbtTaskGroup(group_id="transform", **configs)
+
+
+def test_bad_configuration_is_reported_at_parse_time(configs: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"dbt_project_path: .* does not contain a dbt_project.yml"):
+        ProjectConfig(dbt_project_path=tmp_path)
+    with pytest.raises(ConfigError, match=r"target_name: target 'prod' not found .*\['dev'\]"):
+        ProfileConfig(
+            profile_name="jaffle_shop",
+            target_name="prod",
+            profiles_yml_filepath=configs["profile_config"].profiles_yml_filepath,
+        )
+    with pytest.raises(ConfigError, match="remote_target_path: 'bucket/cosmos' is not a URL"):
+        ExecutionConfig(remote_target_path="bucket/cosmos")
+    with pytest.raises(SelectionError, match="matches no model"):
+        DbtDag(dag_id="x", schedule=None, start_date=START, render_config=RenderConfig(select=["nope"]), **configs)
+
+
+def test_unknown_profile_type_lists_the_registered_backends(configs: dict[str, Any], tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text("p:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: x.db\n")
+    configs["profile_config"] = ProfileConfig(profile_name="p", target_name="dev", profiles_yml_filepath=profiles)
+    with pytest.raises(
+        UnknownProfileTypeError, match=r"'duckdb'; registered: \['bigquery'\].*cosmos_remote.async_backends"
+    ):
+        DbtDag(dag_id="x", schedule=None, start_date=START, **configs)
