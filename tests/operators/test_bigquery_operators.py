@@ -1,0 +1,258 @@
+"""Model and test tasks against the BigQuery emulator: deferral, results, retries, failures, test severities."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.utils.state import DagRunState, TaskInstanceState
+
+from cosmos_remote.testing import LocalGCP
+from cosmos_remote.testing.airflow import load_dag
+
+from .dags import dag_file
+
+
+@pytest.fixture
+def dataset(gcp: LocalGCP) -> str:
+    name = f"ops_{uuid.uuid4().hex[:8]}"
+    gcp.create_dataset(name)
+    return name
+
+
+def run_dag(gcp: LocalGCP, folder: Path, *, dag_id: str, dataset: str, scripts: dict[str, str], body: str) -> Any:
+    source = dag_file(root=f"gs://{gcp.bucket}/ops", project=gcp.project, dataset=dataset, scripts=scripts, body=body)
+    (folder / f"{dag_id}.py").write_text(source)
+    return load_dag(folder, dag_id).test()
+
+
+def states(dag_run: Any) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def inserts_for(gcp: LocalGCP, fragment: str) -> list[dict[str, Any]]:
+    return [a for a in gcp.job_log()["inserts"] if fragment in a["job_id"]]
+
+
+def test_model_task_defers_then_records_the_job_and_emits_the_real_relation(
+    gcp: LocalGCP, airflow_dags_folder: Path, dataset: str
+) -> None:
+    gcp.set_job_latency(5.0)
+    scripts = {"model.proj.customers": f"create or replace table `{dataset}.dim_customers` as select 1 as id"}
+    body = """
+    with DAG("op_defer", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        publish() >> DbtRunAirflowAsyncFactoryOperator(
+            task_id="customers.run", node=node("customers", identifier="dim_customers"), profile_config=PROFILE,
+            artifacts=ARTIFACTS, poll_interval=1)
+    """
+    dag_run = run_dag(gcp, airflow_dags_folder, dag_id="op_defer", dataset=dataset, scripts=scripts, body=body)
+
+    assert states(dag_run) == {"publish": "success", "customers.run": "success"}
+    ti = next(t for t in dag_run.get_task_instances() if t.task_id == "customers.run")
+    summary = ti.xcom_pull(task_ids="customers.run")
+    assert summary["node_id"] == "model.proj.customers"
+    assert summary["state"] == "DONE"
+    assert summary["job_link"].endswith(f"{summary['job_id']}!3sUS")
+    assert {"total_bytes_processed", "total_bytes_billed", "slot_millis", "cache_hit", "statement_type"} <= set(summary)
+    assert gcp.job_log()["running_answers"][summary["job_id"]] >= 2, "the job was polled by the trigger while RUNNING"
+    labels = inserts_for(gcp, summary["job_id"])[0]["labels"]
+    assert labels["dbt-node"] == "customers"
+    assert labels["airflow-dag"] == "op_defer"
+    assert labels["airflow-task"] == "customers_run"
+
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = session.query(AssetEvent).filter(AssetEvent.source_run_id == dag_run.run_id).all()
+        uris = {event.asset.uri for event in events}
+    assert uris == {f"bigquery://{gcp.project}/{dataset}/dim_customers"}
+
+
+def _retry_body(dag_id: str, fault: str) -> str:
+    """A model task with one retry whose first try dies at ``fault`` (a fault injected into the real operator:
+    no real part can kill a worker on demand at an exact point)."""
+    return f"""
+    from cosmos_remote.operators.bigquery import DbtRunBigQueryOperator
+
+
+    class FaultyFirstTry(DbtRunBigQueryOperator):
+        def _submit_or_reattach(self, context, hook):
+            job = super()._submit_or_reattach(context, hook)
+            if {fault == "after_submit"!r} and context["ti"].try_number == 1:
+                raise RuntimeError("worker lost right after submitting")
+            return job
+
+        def _finish(self, context, job):
+            if {fault == "after_success"!r} and context["ti"].try_number == 1:
+                raise RuntimeError("worker lost before recording the finished job")
+            return super()._finish(context, job)
+
+
+    with DAG("{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        publish() >> FaultyFirstTry(
+            task_id="model.run", node=node("model"), profile_config=PROFILE, artifacts=ARTIFACTS, poll_interval=1,
+            retries=1, retry_delay=timedelta(seconds=0))
+    """
+
+
+def test_retry_after_worker_lost_mid_job_reattaches_fault_injected(
+    gcp: LocalGCP, airflow_dags_folder: Path, dataset: str
+) -> None:
+    gcp.set_job_latency(6.0)
+    scripts = {"model.proj.model": f"create or replace table `{dataset}.model` as select 1 as id"}
+    dag_run = run_dag(
+        gcp,
+        airflow_dags_folder,
+        dag_id="retry_running",
+        dataset=dataset,
+        scripts=scripts,
+        body=_retry_body("retry_running", "after_submit"),
+    )
+    assert states(dag_run)["model.run"] == "success"
+    ti = next(t for t in dag_run.get_task_instances() if t.task_id == "model.run")
+    assert ti.try_number == 2
+    attempts = inserts_for(gcp, "retry_running__model_run")
+    assert [a["accepted"] for a in attempts] == [True], "the retry attached to the running job instead of a new one"
+    assert ti.xcom_pull(task_ids="model.run")["job_id"] == attempts[0]["job_id"]
+
+
+def test_retry_after_a_failed_job_submits_a_new_job(gcp: LocalGCP, airflow_dags_folder: Path, dataset: str) -> None:
+    gcp.set_job_latency(1.0)
+    # The first run of this script fails (one row in the table), the second succeeds (two rows).
+    script = (
+        f"create table if not exists `{dataset}.attempts` (n int64);\n"
+        f"insert into `{dataset}.attempts` values (1);\n"
+        f"select if((select count(*) from `{dataset}.attempts`) < 2, error('first attempt fails'), 1);"
+    )
+    body = """
+    from datetime import timedelta
+    with DAG("retry_failed", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        publish() >> DbtRunAirflowAsyncFactoryOperator(
+            task_id="model.run", node=node("model"), profile_config=PROFILE, artifacts=ARTIFACTS, poll_interval=1,
+            retries=1, retry_delay=timedelta(seconds=0))
+    """
+    dag_run = run_dag(
+        gcp,
+        airflow_dags_folder,
+        dag_id="retry_failed",
+        dataset=dataset,
+        scripts={"model.proj.model": script},
+        body=body,
+    )
+    assert states(dag_run)["model.run"] == "success"
+    attempts = inserts_for(gcp, "retry_failed__model_run")
+    assert len(attempts) == 2
+    assert all(a["accepted"] for a in attempts)
+    assert attempts[0]["job_id"] != attempts[1]["job_id"]
+
+
+def test_retry_after_a_succeeded_job_does_not_run_the_model_again_fault_injected(
+    gcp: LocalGCP, airflow_dags_folder: Path, dataset: str
+) -> None:
+    gcp.set_job_latency(1.0)
+    scripts = {"model.proj.model": f"insert into `{dataset}.counter` values (1)"}
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    client = bigquery.Client(project=gcp.project, credentials=AnonymousCredentials())
+    client.query(f"create table `{dataset}.counter` (n int64)").result()
+    dag_run = run_dag(
+        gcp,
+        airflow_dags_folder,
+        dag_id="retry_succeeded",
+        dataset=dataset,
+        scripts=scripts,
+        body=_retry_body("retry_succeeded", "after_success"),
+    )
+    assert states(dag_run)["model.run"] == "success"
+    assert len(inserts_for(gcp, "retry_succeeded__model_run")) == 1
+    assert [row.n for row in client.query(f"select count(*) as n from `{dataset}.counter`").result()] == [1]
+
+
+def test_bad_sql_fails_the_task_with_bigquerys_error_and_spares_other_branches(
+    gcp: LocalGCP, airflow_dags_folder: Path, dataset: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    scripts = {
+        "model.proj.broken": "select * from `no_such_dataset.no_such_table`",
+        "model.proj.after_broken": "select 1",
+        "model.proj.healthy": f"create or replace table `{dataset}.healthy` as select 1 as id",
+    }
+    body = """
+    with DAG("op_failure", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        p = publish()
+        kw = dict(profile_config=PROFILE, artifacts=ARTIFACTS, poll_interval=1)
+        broken = DbtRunAirflowAsyncFactoryOperator(task_id="broken.run", node=node("broken"), **kw)
+        after = DbtRunAirflowAsyncFactoryOperator(task_id="after_broken.run", node=node("after_broken"), **kw)
+        healthy = DbtRunAirflowAsyncFactoryOperator(task_id="healthy.run", node=node("healthy"), **kw)
+        p >> broken >> after
+        p >> healthy
+    """
+    dag_run = run_dag(gcp, airflow_dags_folder, dag_id="op_failure", dataset=dataset, scripts=scripts, body=body)
+    assert dag_run.state == DagRunState.FAILED
+    assert states(dag_run) == {
+        "publish": TaskInstanceState.SUCCESS,
+        "broken.run": TaskInstanceState.FAILED,
+        "after_broken.run": TaskInstanceState.UPSTREAM_FAILED,
+        "healthy.run": TaskInstanceState.SUCCESS,
+    }
+    (attempt,) = inserts_for(gcp, "op_failure__broken_run")
+    output = capfd.readouterr()
+    failure = f"dbt model.proj.broken: BigQuery job {attempt['job_id']} failed: "
+    assert failure in output.out + output.err
+    line = next(x for x in (output.out + output.err).splitlines() if failure in x)
+    assert "no_such" in line, "the message carries BigQuery's own error text"
+
+
+def _failure_count(sql: str) -> str:
+    """dbt's wrapping of a test query (get_test_sql with the default warn_if/error_if ``!= 0``)."""
+    return (
+        "select count(*) as failures, count(*) != 0 as should_warn, count(*) != 0 as should_error "
+        f"from (\n{sql}\n) dbt_internal_test"
+    )
+
+
+def test_test_task_fails_on_an_error_test_and_only_warns_on_a_warn_test(
+    gcp: LocalGCP, airflow_dags_folder: Path, dataset: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery
+
+    client = bigquery.Client(project=gcp.project, credentials=AnonymousCredentials())
+    client.query(f"create table `{dataset}.orders` as select * from unnest([1, 2, 2, 3]) as id").result()
+    duplicates = f"select id from `{dataset}.orders` group by id having count(*) > 1"
+    nulls = f"select id from `{dataset}.orders` where id is null"
+    large = f"select id from `{dataset}.orders` where id > 1"
+    scripts = {
+        "model.proj.orders": "select 1",
+        "test.proj.unique_orders_id": _failure_count(duplicates),
+        "test.proj.not_null_orders_id": _failure_count(nulls),
+        "test.proj.small_ids": _failure_count(large),
+    }
+    body = """
+    with DAG("op_tests", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        p = publish()
+        kw = dict(profile_config=PROFILE, artifacts=ARTIFACTS, poll_interval=1)
+        failing = DbtTestAirflowAsyncFactoryOperator(
+            task_id="orders.test", node=node("orders"),
+            tests=[TestSpec("test.proj.unique_orders_id", "unique_orders_id"),
+                   TestSpec("test.proj.not_null_orders_id", "not_null_orders_id")], **kw)
+        warning = DbtTestAirflowAsyncFactoryOperator(
+            task_id="orders.warn_test", node=node("orders"),
+            tests=[TestSpec("test.proj.small_ids", "small_ids", severity="WARN")], **kw)
+        p >> [failing, warning]
+    """
+    dag_run = run_dag(gcp, airflow_dags_folder, dag_id="op_tests", dataset=dataset, scripts=scripts, body=body)
+    assert states(dag_run)["orders.test"] == TaskInstanceState.FAILED
+    assert states(dag_run)["orders.warn_test"] == TaskInstanceState.SUCCESS
+    output = capfd.readouterr()
+    text = output.out + output.err
+    assert "FAIL unique_orders_id (test.proj.unique_orders_id): 1 failing row(s), severity ERROR" in text
+    assert duplicates in text, "the failure message carries the compiled test SQL"
+    assert "FAIL not_null_orders_id" not in text
+    assert "WARN small_ids (test.proj.small_ids): 3 failing row(s), severity WARN" in text
+    warn_ti = next(t for t in dag_run.get_task_instances() if t.task_id == "orders.warn_test")
+    results = warn_ti.xcom_pull(task_ids="orders.warn_test")["tests"]
+    assert results == {"test.proj.small_ids": {"status": "warn", "failures": 3, "severity": "WARN"}}
