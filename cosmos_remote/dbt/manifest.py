@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -175,13 +176,26 @@ def _project_files(project_dir: Path) -> Iterable[Path]:
             yield Path(root) / name
 
 
-def project_hash(project_dir: Path, *, extra: Mapping[str, Any] | None = None) -> str:
-    """sha256 over every file of the project (paths and bytes) and ``extra`` (vars, target, dbt version)."""
+_ENV_VAR_CALL: Final = re.compile(rb"""env_var\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]""")
+
+
+def project_hash(project_dir: Path, *, extra: Mapping[str, Any] | None = None, also: Iterable[Path] = ()) -> str:
+    """sha256 over every file of the project (paths and bytes), ``extra`` (vars, target) and the current values of
+    the environment variables the project and the ``also`` files (profiles.yml) read with ``env_var()``."""
     digest = hashlib.sha256()
+    env_names: set[bytes] = set()
     for file in _project_files(project_dir):
+        data = file.read_bytes()
+        env_names.update(_ENV_VAR_CALL.findall(data))
         digest.update(str(file.relative_to(project_dir)).encode() + b"\0")
-        digest.update(file.read_bytes() + b"\0")
-    digest.update(json.dumps(extra or {}, sort_keys=True, default=str).encode())
+        digest.update(data + b"\0")
+    for file in also:
+        if file.is_file():
+            data = file.read_bytes()
+            env_names.update(_ENV_VAR_CALL.findall(data))
+            digest.update(data + b"\0")
+    env = {name.decode(): os.environ.get(name.decode()) for name in sorted(env_names)}
+    digest.update(json.dumps({"extra": extra or {}, "env": env}, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
 
@@ -203,10 +217,16 @@ def parse_project(
 ) -> Path:
     """Run ``dbt parse`` once for this project content and return the cached ``manifest.json``.
 
-    The cache key is the sha256 of every project file, the vars and the target, so an edited model re-parses and an
-    unchanged project never does. Nothing is written into ``project_dir``.
+    The cache key is the sha256 of every project file, the profiles file, the vars, the target and the values of the
+    environment variables they read with ``env_var()``, so an edited model or a changed dataset variable re-parses
+    and an unchanged project never does. Nothing is written into ``project_dir``.
     """
-    key = project_hash(project_dir, extra={"vars": dict(dbt_vars or {}), "profile": profile, "target": target})
+    profiles = [profiles_dir / "profiles.yml"] if profiles_dir is not None else []
+    key = project_hash(
+        project_dir,
+        extra={"vars": dict(dbt_vars or {}), "profile": profile, "target": target},
+        also=profiles,
+    )
     cache = (cache_dir or default_cache_dir()) / "manifests" / key[:32]
     manifest = cache / "manifest.json"
     if manifest.is_file():

@@ -102,3 +102,15 @@ def test_parse_is_cached_by_project_content(tmp_path: Path, example_project: Pat
     edited = parse_project(project_dir=project, **kwargs)  # type: ignore[arg-type]
     assert edited != first
     assert not any(p.name in {"target", "logs"} for p in project.iterdir()), "nothing is written into the project"
+
+
+def test_parse_cache_follows_the_env_vars_the_project_reads(
+    tmp_path: Path, example_project: Path, example_profiles: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kwargs = {"profiles_dir": example_profiles, "profile": "jaffle_shop", "target": "dev", "cache_dir": tmp_path}
+    monkeypatch.setenv("COSMOS_REMOTE_BQ_DATASET", "analytics_a")
+    first = load_manifest(parse_project(project_dir=example_project, **kwargs))  # type: ignore[arg-type]
+    monkeypatch.setenv("COSMOS_REMOTE_BQ_DATASET", "analytics_b")
+    second = load_manifest(parse_project(project_dir=example_project, **kwargs))  # type: ignore[arg-type]
+    assert first.nodes["model.jaffle_shop.orders"].relation.schema == "analytics_a_marts"
+    assert second.nodes["model.jaffle_shop.orders"].relation.schema == "analytics_b_marts"
