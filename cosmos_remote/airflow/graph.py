@@ -25,6 +25,10 @@ from cosmos_remote.operators.testing import TestSpec
 __all__ = ["SETUP_TASK_ID", "BuiltGraph", "build_tasks"]
 
 SETUP_TASK_ID = "dbt_setup"
+#: ``operator_args`` meant for the warehouse operators only; the setup task does not take them.
+WAREHOUSE_ONLY_ARGS = frozenset(
+    {"poll_interval", "gcp_conn_id", "project_id", "location", "labels", "impersonation_chain", "cancel_on_kill"}
+)
 _VERB = {"model": "run", "seed": "seed", "snapshot": "snapshot"}
 
 
@@ -88,7 +92,7 @@ def build_tasks(
         exclude=tuple(render_config.exclude),
         nodes=tuple(n.unique_id for n in runnable),
         scope_group=scope_group,
-        **args,
+        **{k: v for k, v in args.items() if k not in WAREHOUSE_ONLY_ARGS},
     )
     artifacts = ArtifactSource(
         setup_task_id=setup.task_id,

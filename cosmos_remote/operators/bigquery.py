@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from airflow.providers.google.cloud.links.bigquery import BigQueryJobDetailLink
+from airflow.providers.google.cloud.links.bigquery import BigQueryJobDetailLink, BigQueryTableLink
 from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowException
@@ -23,6 +23,7 @@ from cosmos_remote.dbt.manifest import DbtNode
 from cosmos_remote.hooks.bigquery import BigQueryHook
 from cosmos_remote.operators._artifacts import ArtifactSource
 from cosmos_remote.operators._jobs import job_id_for, job_link, job_summary, sanitize_labels
+from cosmos_remote.operators._publish import TEST_QUERY_FILE
 from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
 from cosmos_remote.operators.testing import TestSpec, evaluate_tests, failure_count_query
 from cosmos_remote.triggers.bigquery import BigQueryInsertJobTrigger
@@ -112,6 +113,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         BigQueryJobDetailLink.persist(
             context=context, project_id=self.project_id, location=self.location or job.location, job_id=job.job_id
         )
+        self._persist_table_link(context)
         self.log.info("dbt %s runs as BigQuery job %s: %s", self.dbt_node_id, job.job_id, self._link(job.job_id))
         if job.running():
             self.defer(
@@ -128,6 +130,13 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
                 kwargs={"job_id": job.job_id},
             )
         return self._finish(context, job)
+
+    def _persist_table_link(self, context: Any) -> None:
+        relation = self.node.relation
+        if relation is not None:
+            BigQueryTableLink.persist(
+                context=context, project_id=relation.database, dataset_id=relation.schema, table_id=relation.identifier
+            )
 
     def _submit_or_reattach(self, context: Any, hook: BigQueryHook) -> Any:
         from google.api_core.exceptions import Conflict, NotFound
@@ -187,19 +196,23 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         hook = BigQueryHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
         self.hook = hook
         job = hook.get_job(job_id=job_id, project_id=self.project_id or hook.project_id, location=self.location)
-        return self._finish(context, job)
+        return self._finish(context, job, deferred=True)
 
     def _link(self, job_id: str | None) -> str:
         return job_link(project_id=str(self.project_id), location=self.location, job_id=str(job_id))
 
-    def _finish(self, context: Any, job: Any) -> Any:
+    def _finish(self, context: Any, job: Any, *, deferred: bool = False) -> Any:
         if job.error_result:
             raise AirflowException(
                 f"dbt {self.dbt_node_id}: BigQuery job {job.job_id} failed: {job.error_result.get('message')}\n"
                 f"{self._link(job.job_id)}"
             )
         summary = job_summary(job, project_id=str(self.project_id), location=self.location)
-        summary.update(node_id=self.dbt_node_id, relation=str(self.node.relation) if self.node.relation else None)
+        summary.update(
+            node_id=self.dbt_node_id,
+            relation=str(self.node.relation) if self.node.relation else None,
+            deferred=deferred,
+        )
         self.log.info(
             "dbt %s done: job %s, %s bytes processed, %s bytes billed, %s slot ms, cache hit %s, statement %s",
             self.dbt_node_id,
@@ -234,14 +247,22 @@ class DbtTestBigQueryOperator(DbtTestAirflowAsyncFactoryOperator, _DbtBigQueryJo
     """Runs the failure-count queries of one or more dbt tests as one deferrable job, then applies each test's
     severity, ``warn_if`` and ``error_if`` like ``dbt test``: errors fail the task, warnings are logged."""
 
+    operator_extra_links = (BigQueryJobDetailLink(),)  # type: ignore[assignment]
+
     def __init__(self, *, node: DbtNode, tests: Sequence[TestSpec], **kwargs: Any) -> None:
         super().__init__(node=node, **kwargs)
         self.tests = list(tests)
         self._test_sql: dict[str, str] = {}
 
+    def _persist_table_link(self, context: Any) -> None:
+        """A test task has no table of its own: only the job link."""
+
     def _load_sql(self, context: Any) -> str:
         store, ref = self.artifacts.open(context["ti"])
-        self._test_sql = {t.unique_id: store.fetch(ref=ref, node_id=t.unique_id).decode("utf-8") for t in self.tests}
+        self._test_sql = {
+            t.unique_id: store.fetch(ref=ref, node_id=t.unique_id, name=TEST_QUERY_FILE).decode("utf-8")
+            for t in self.tests
+        }
         return failure_count_query(self._test_sql)
 
     def _result(self, context: Any, job: Any, summary: dict[str, Any]) -> Any:

@@ -75,13 +75,12 @@ class DbtSetupOperator(BaseOperator):
             result = render_project(
                 project_dir=self.project_config.project_dir,
                 profiles_dir=profiles_dir,
-                profile=self.profile_config.profile_name,
                 target=self.profile_config.target_name,
                 select=self.select,
                 exclude=self.exclude,
                 vars=dict(self.project_config.dbt_vars),
                 full_refresh=self._full_refresh(),
-                dbt_executable_path=self.execution_config.dbt_executable_path,
+                dbt_executable_path=Path(exe) if (exe := self.execution_config.dbt_executable_path) else None,
             )
             dbt_seconds = time.perf_counter() - started
         missing = sorted(set(self.nodes) - set(result.nodes))
@@ -101,7 +100,7 @@ class DbtSetupOperator(BaseOperator):
         started = time.perf_counter()
         ref = store.publish(
             scope=RunScope(dag_id=self.dag_id, run_id=run_id, task_group=self.scope_group),
-            nodes=node_artifacts(result, prelude_first=True),
+            nodes=node_artifacts(result),
             project_name=result.project_name,
             dbt_version=result.dbt_version,
         )

@@ -26,9 +26,10 @@ if TYPE_CHECKING:
 __all__ = ["isolated_airflow_env", "load_dag", "migrate_metadata_db"]
 
 
-def isolated_airflow_env(home: Path) -> dict[str, str]:
-    """Environment for an Airflow home under ``home`` with a SQLite DB, a ``dags`` folder and no examples."""
-    dags = home / "dags"
+def isolated_airflow_env(home: Path, *, dags_folder: Path | None = None) -> dict[str, str]:
+    """Environment for an Airflow home under ``home`` with a SQLite DB, no examples, and ``dags_folder`` (default
+    ``home/dags``) as the DAGs folder: ``dag.test()`` runs only DAGs parsed from the configured DAGs folder."""
+    dags = dags_folder or home / "dags"
     dags.mkdir(parents=True, exist_ok=True)
     return {
         "AIRFLOW_HOME": str(home),

@@ -54,6 +54,7 @@ def test_model_task_defers_then_records_the_job_and_emits_the_real_relation(
     summary = ti.xcom_pull(task_ids="customers.run")
     assert summary["node_id"] == "model.proj.customers"
     assert summary["state"] == "DONE"
+    assert summary["deferred"] is True, "the task resumed from its trigger"
     assert summary["job_link"].endswith(f"{summary['job_id']}!3sUS")
     assert {"total_bytes_processed", "total_bytes_billed", "slot_millis", "cache_hit", "statement_type"} <= set(summary)
     assert gcp.job_log()["running_answers"][summary["job_id"]] >= 2, "the job was polled by the trigger while RUNNING"
@@ -85,10 +86,10 @@ def _retry_body(dag_id: str, fault: str) -> str:
                 raise RuntimeError("worker lost right after submitting")
             return job
 
-        def _finish(self, context, job):
+        def _finish(self, context, job, **kwargs):
             if {fault == "after_success"!r} and context["ti"].try_number == 1:
                 raise RuntimeError("worker lost before recording the finished job")
-            return super()._finish(context, job)
+            return super()._finish(context, job, **kwargs)
 
 
     with DAG("{dag_id}", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
