@@ -75,7 +75,7 @@ def _tables(gcp: LocalGCP, dataset: str) -> dict[str, list[tuple[Any, ...]]]:
 
 def _dbt_build(gcp: LocalGCP, dataset: str, project: Path, profiles: Path, *args: str) -> None:
     gcp.create_dataset(dataset)
-    env = {**os.environ, "COSMOS_REMOTE_BQ_DATASET": dataset}
+    env = {**os.environ, "COSMOS_REMOTE_BQ_DATASET": dataset, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     target = Path(os.environ["AIRFLOW_HOME"]) / f"dbt-target-{dataset}"
     command = [sys.executable, "-c", "from dbt.cli.main import cli; cli()", "build", "--project-dir", str(project)]
     command += [
