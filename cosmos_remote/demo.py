@@ -58,12 +58,7 @@ def _artifact_paths(ref: dict[str, Any], root: str, conn_id: str) -> list[tuple[
 
 
 def _row_counts(gcp: LocalGCP, tis: list[Any]) -> list[tuple[str, int]]:
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
-
-    client = bigquery.Client(
-        project=gcp.project, credentials=AnonymousCredentials(), client_options={"api_endpoint": gcp.bigquery_endpoint}
-    )
+    client = gcp.bigquery_client()
     relations = sorted(
         {
             value["relation"]

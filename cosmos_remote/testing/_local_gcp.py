@@ -73,6 +73,15 @@ class LocalGCP:
             raise EmulatorError("set_gcs_request_delay needs local_gcp(gcs_request_delay=...) to start the GCS proxy")
         _post_json(f"{self._gcs_proxy}/_proxy/config", {"request_delay": seconds})
 
+    def bigquery_client(self) -> Any:
+        """A ``google.cloud.bigquery.Client`` on the emulator (anonymous credentials)."""
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import bigquery
+
+        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+        options = {"api_endpoint": self.bigquery_endpoint}
+        return bigquery.Client(project=self.project, credentials=credentials, client_options=options)
+
     def create_dataset(self, dataset: str) -> None:
         """Create another BigQuery dataset (idempotent)."""
         _create_dataset(self.bigquery_endpoint, self.project, dataset, self.location)
