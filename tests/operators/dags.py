@@ -46,10 +46,10 @@ PUBLISH = textwrap.dedent(
     def publish(**context):
         store = artifact_store(remote_target_path=ROOT, conn_id="google_cloud_default")
         # a test's failure-count query is published as its "query" file, as the setup task does
-        nodes = [
-            NodeArtifact(node_id=node_id, files={{"script": sql, **({{"query": sql}} if node_id.startswith("test.") else {{}})}})
-            for node_id, sql in SCRIPTS.items()
-        ]
+        nodes = []
+        for node_id, sql in SCRIPTS.items():
+            files = {{"script": sql, "query": sql}} if node_id.startswith("test.") else {{"script": sql}}
+            nodes.append(NodeArtifact(node_id=node_id, files=files))
         scope = RunScope(dag_id=context["dag"].dag_id, run_id=context["run_id"])
         return store.publish(scope=scope, nodes=nodes, project_name="proj", dbt_version="1.11").to_xcom()
     """

@@ -1,0 +1,119 @@
+"""Run one ``dbt build`` in capture mode and describe every executed node, as JSON for the parent process."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .adapter import CaptureAdapterContainer
+from .connections import ERROR_PREFIX
+from .sqlscan import is_blank, join_script
+from .state import EPILOGUE, PRELUDE, CaptureState, is_node_name
+
+__all__ = ["run_capture"]
+
+_FAILED: frozenset[str] = frozenset({"error", "fail", "runtime error"})
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(getattr(value, "value", value))
+
+
+def _statements(state: CaptureState, bucket: str) -> list[str]:
+    return [sql for sql in state.statements.get(bucket, []) if not is_blank(sql)]
+
+
+def _test_config(node: Any, query: str | None) -> dict[str, Any]:
+    config = node.config
+    metadata = getattr(node, "test_metadata", None)
+    return {
+        "severity": str(config.severity),
+        "warn_if": str(config.warn_if),
+        "error_if": str(config.error_if),
+        "fail_calc": str(config.fail_calc),
+        "limit": config.limit,
+        "store_failures": bool(config.store_failures),
+        "store_failures_as": _text(config.store_failures_as),
+        "where": _text(config.where),
+        "test_name": metadata.name if metadata is not None else None,
+        "column_name": getattr(node, "column_name", None),
+        "attached_node": getattr(node, "attached_node", None),
+        "query": query,
+    }
+
+
+def _describe(node: Any, state: CaptureState) -> dict[str, Any]:
+    unique_id = str(node.unique_id)
+    resource_type = _text(node.resource_type)
+    statements = _statements(state, unique_id)
+    relation = None
+    if resource_type in ("model", "seed", "snapshot") or (resource_type == "test" and node.config.store_failures):
+        relation = {"database": node.database, "schema": node.schema, "identifier": node.alias or node.name}
+    return {
+        "unique_id": unique_id,
+        "resource_type": resource_type,
+        "name": node.name,
+        "package_name": node.package_name,
+        "materialization": _text(node.config.materialized),
+        "relation": relation,
+        "depends_on": list(getattr(getattr(node, "depends_on", None), "nodes", []) or []),
+        "original_file_path": node.original_file_path,
+        "path": node.path,
+        "compiled_sql": getattr(node, "compiled_code", None),
+        "statements": statements,
+        "script": join_script(statements),
+        "seed": state.seeds.get(unique_id),
+        "test": _test_config(node, state.test_queries.get(unique_id)) if resource_type == "test" else None,
+    }
+
+
+def run_capture(args: list[str]) -> dict[str, Any]:
+    """Invoke ``dbt <args>`` with the capturing adapter; return the JSON-able response.
+
+    Args:
+        args: The dbt command line, e.g. ``["build", "--project-dir", ...]``.
+    """
+    from dbt.adapters import factory
+
+    state = CaptureState()
+    factory.FACTORY = CaptureAdapterContainer(state)  # process-scoped: this process runs exactly one invocation
+
+    from dbt.cli.main import dbtRunner
+    from dbt.version import __version__ as dbt_version
+
+    started = time.perf_counter()
+    result = dbtRunner().invoke(args)
+    dbt_seconds = time.perf_counter() - started
+
+    nodes: list[dict[str, Any]] = []
+    errors: list[dict[str, str]] = []
+    for node_result in getattr(result.result, "results", None) or []:
+        node = node_result.node
+        if not is_node_name(node.unique_id):
+            if _text(node_result.status) in _FAILED:
+                errors.append({"unique_id": str(node.unique_id), "message": str(node_result.message), "kind": "dbt"})
+            continue
+        status = _text(node_result.status) or ""
+        if status in _FAILED:
+            message = str(node_result.message or "")
+            capture_error = state.errors.get(node.unique_id)
+            kind = "capture" if capture_error is not None or ERROR_PREFIX in message else "dbt"
+            errors.append({"unique_id": str(node.unique_id), "message": capture_error or message, "kind": kind})
+        described = _describe(node, state)
+        described["status"] = status
+        nodes.append(described)
+    prelude, epilogue = _statements(state, PRELUDE), _statements(state, EPILOGUE)
+    exception = None if result.exception is None else f"{type(result.exception).__name__}: {result.exception}"
+    return {
+        "ok": bool(result.success) and not errors and exception is None,
+        "dbt_version": str(dbt_version),
+        "project_name": state.project_name,
+        "exception": exception,
+        "errors": errors,
+        "nodes": nodes,
+        "prelude": prelude,
+        "epilogue": epilogue,
+        "prelude_script": join_script(prelude),
+        "epilogue_script": join_script(epilogue),
+        "timings": {"dbt_seconds": dbt_seconds, "capture_seconds": state.capture_seconds},
+    }
