@@ -41,6 +41,10 @@ class BuiltGraph:
     test_tasks: Mapping[str, BaseOperator]
 
 
+#: ``operator_args`` meant for the setup task only (``full_refresh`` may be templated: ``"{{ params.full_refresh }}"``).
+SETUP_ONLY_ARGS = frozenset({"full_refresh"})
+
+
 def _group_names(nodes: list[DbtNode]) -> dict[str, str]:
     counts: dict[str, int] = {}
     for node in nodes:
@@ -77,7 +81,8 @@ def build_tasks(
     operator_args: Mapping[str, Any] | None = None,
 ) -> BuiltGraph:
     """Create the tasks in the current DAG / task group context and wire them."""
-    args = dict(operator_args or {})
+    setup_args = {k: v for k, v in (operator_args or {}).items() if k not in WAREHOUSE_ONLY_ARGS}
+    args = {k: v for k, v in (operator_args or {}).items() if k not in SETUP_ONLY_ARGS}
     selected = select_nodes(graph, select=render_config.select, exclude=render_config.exclude)
     runnable = sorted(
         (graph.nodes[uid] for uid in selected if not graph.nodes[uid].is_ephemeral), key=lambda n: n.unique_id
@@ -92,7 +97,7 @@ def build_tasks(
         exclude=tuple(render_config.exclude),
         nodes=tuple(n.unique_id for n in runnable),
         scope_group=scope_group,
-        **{k: v for k, v in args.items() if k not in WAREHOUSE_ONLY_ARGS},
+        **setup_args,
     )
     artifacts = ArtifactSource(
         setup_task_id=setup.task_id,

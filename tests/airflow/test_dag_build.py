@@ -70,6 +70,21 @@ def test_dbt_dag_mirrors_the_dbt_graph(configs: dict[str, Any], no_network: None
     assert not [t for t in dag.tasks if "teardown" in t.task_id], "no task deletes the published SQL"
 
 
+def test_operator_args_reach_the_tasks_that_take_them(configs: dict[str, Any]) -> None:
+    dag = DbtDag(
+        dag_id="args",
+        schedule=None,
+        start_date=START,
+        operator_args={"full_refresh": "{{ params.full_refresh }}", "poll_interval": 7, "retries": 2},
+        params={"full_refresh": False},
+        **configs,
+    )
+    setup, run = dag.task_dict["dbt_setup"], dag.task_dict["orders.run"]
+    assert setup.full_refresh == "{{ params.full_refresh }}"
+    assert setup.retries == run.retries == 2
+    assert run.poll_interval == 7
+
+
 def test_tasks_are_real_provider_operators_made_by_the_factory(configs: dict[str, Any]) -> None:
     dag = DbtDag(dag_id="jaffle", schedule=None, start_date=START, **configs)
     run, test = dag.task_dict["orders.run"], dag.task_dict["orders.test"]

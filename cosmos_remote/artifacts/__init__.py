@@ -1,0 +1,83 @@
+"""Per-node SQL of a DAG run, published once by the setup task and fetched by node id by each model task.
+
+Object storage (``remote_target_path``: any fsspec URL) through :class:`FsspecArtifactStore`, or XCom through
+:class:`XComArtifactStore` when no remote path is configured; both implement :class:`ArtifactStore`. Only a small
+:class:`ArtifactRef` goes to XCom in object-storage mode. Importing this package imports neither gcsfs nor Airflow.
+
+Example:
+    >>> from cosmos_remote.artifacts import FsspecArtifactStore, NodeArtifact, RunScope
+    >>> store = FsspecArtifactStore(root="memory://doc-package")
+    >>> node = NodeArtifact(node_id="model.jaffle_shop.a", files={"script": "select 1"})
+    >>> ref = store.publish(scope=RunScope(dag_id="jaffle", run_id="r1"), project_name="jaffle_shop",
+    ...                     dbt_version="1.11.2", nodes=[node])
+    >>> store.fetch(ref=ArtifactRef.from_xcom(ref.to_xcom()), node_id="model.jaffle_shop.a")
+    b'select 1'
+"""
+
+from __future__ import annotations
+
+from cosmos_remote.artifacts._fs import RetryPolicy
+from cosmos_remote.artifacts.contract import ArtifactStore, IndexCache
+from cosmos_remote.artifacts.errors import (
+    ArtifactError,
+    ArtifactMissingError,
+    ArtifactTooLargeError,
+    BackendNotInstalledError,
+    ChecksumMismatchError,
+    IncompleteRunError,
+    IndexFormatError,
+    NodeNotFoundError,
+    PublishError,
+    RunExistsError,
+    RunNotFoundError,
+)
+from cosmos_remote.artifacts.factory import artifact_store
+from cosmos_remote.artifacts.index import FORMAT_VERSION, FileEntry, NodeEntry, Relation, RunIndex
+from cosmos_remote.artifacts.layout import INDEX_NAME, PRIMARY_FILE, RunScope, safe_segment
+from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, RunSummary, VerifyProblem, VerifyReport
+from cosmos_remote.artifacts.store import FsspecArtifactStore
+from cosmos_remote.artifacts.xcom import (
+    XCOM_VALUE_LIMIT,
+    InMemoryXCom,
+    TaskInstanceXCom,
+    XComArtifactStore,
+    XComChannel,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "INDEX_NAME",
+    "PRIMARY_FILE",
+    "XCOM_VALUE_LIMIT",
+    "ArtifactError",
+    "ArtifactMissingError",
+    "ArtifactRef",
+    "ArtifactStore",
+    "ArtifactTooLargeError",
+    "BackendNotInstalledError",
+    "ChecksumMismatchError",
+    "FileEntry",
+    "FsspecArtifactStore",
+    "InMemoryXCom",
+    "IncompleteRunError",
+    "IndexCache",
+    "IndexFormatError",
+    "NodeArtifact",
+    "NodeEntry",
+    "NodeNotFoundError",
+    "PublishError",
+    "Relation",
+    "RetryPolicy",
+    "RunExistsError",
+    "RunIndex",
+    "RunNotFoundError",
+    "RunScope",
+    "RunSummary",
+    "TaskInstanceXCom",
+    "VerifyProblem",
+    "VerifyReport",
+    "XComArtifactStore",
+    "XComChannel",
+    "artifact_store",
+    "safe_segment",
+]

@@ -1,0 +1,113 @@
+"""The written contract every artifact store implements (:class:`ArtifactStore`), and the index cache they share."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Final, Protocol, runtime_checkable
+
+from cosmos_remote.artifacts.index import RunIndex
+from cosmos_remote.artifacts.layout import PRIMARY_FILE, RunScope
+from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, VerifyReport
+
+__all__ = ["DEFAULT_INDEX_CACHE_SIZE", "ArtifactStore", "IndexCache"]
+
+DEFAULT_INDEX_CACHE_SIZE: Final = 8
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Publish a DAG run's per-node SQL once; fetch any node's file by node id, verified.
+
+    The contract, for every implementation:
+
+    * :meth:`publish` writes every file of every node, then the index **last**; the index is the commit marker. A
+      run without an index is *incomplete* and no reader uses it. A committed run is immutable: publishing the same
+      scope again raises :class:`~cosmos_remote.artifacts.errors.RunExistsError`. It returns a small
+      :class:`ArtifactRef` (``{"uri", "index_sha256"}``): the only thing that goes to XCom.
+    * :meth:`fetch` reads the index (at most once per reference while it stays in the store's bounded cache),
+      checks it against ``ref.index_sha256``, reads the node's file and checks its sha256. It raises
+      ``RunNotFoundError`` / ``IncompleteRunError`` (both ``FileNotFoundError``) for a missing or uncommitted run,
+      ``NodeNotFoundError`` (``KeyError``) for an unknown node or file name, ``ChecksumMismatchError``
+      (``ValueError``) when bytes differ from what was published.
+    * :meth:`verify` re-hashes every file of a run against its index and reports, never raises, on mismatches.
+
+    Implementations: :class:`~cosmos_remote.artifacts.store.FsspecArtifactStore` (``remote_target_path``: any
+    fsspec URL) and :class:`~cosmos_remote.artifacts.xcom.XComArtifactStore` (the fallback when
+    ``remote_target_path`` is unset).
+
+    Example:
+        >>> from cosmos_remote.artifacts import FsspecArtifactStore, NodeArtifact, RunScope
+        >>> store: ArtifactStore = FsspecArtifactStore(root="memory://doc-contract")
+        >>> ref = store.publish(scope=RunScope(dag_id="d", run_id="r1"), project_name="p", dbt_version="1.11.2",
+        ...                     nodes=[NodeArtifact(node_id="model.p.a", files={"script": "select 1"})])
+        >>> store.fetch(ref=ref, node_id="model.p.a")
+        b'select 1'
+    """
+
+    def publish(
+        self, *, scope: RunScope, nodes: Sequence[NodeArtifact], project_name: str, dbt_version: str
+    ) -> ArtifactRef:
+        """Write every node's files, then the index; return the reference to hand to consumers."""
+        ...
+
+    def fetch(self, *, ref: ArtifactRef, node_id: str, name: str = PRIMARY_FILE) -> bytes:
+        """Return the verified bytes of file ``name`` of node ``node_id`` in the run ``ref`` points at."""
+        ...
+
+    def read_index(self, *, ref: ArtifactRef) -> RunIndex:
+        """Return the run's index, verified against ``ref.index_sha256`` (cached)."""
+        ...
+
+    def verify(self, *, ref: ArtifactRef) -> VerifyReport:
+        """Re-hash every file of the run against its index."""
+        ...
+
+
+class IndexCache:
+    """A small, thread-safe LRU of parsed indexes keyed by ``(run uri, index sha256)``.
+
+    Each store owns one (no process-global state). A model task fetches one node, so the cache pays off for callers
+    that fetch several files or nodes of one run (script and compiled SQL, ``verify``, the CLI). Keying by the sha256
+    means a republished index can never be served stale.
+
+    Example:
+        >>> cache = IndexCache(maxsize=1)
+        >>> cache.get(("memory://r", "0" * 64)) is None
+        True
+    """
+
+    def __init__(self, *, maxsize: int = DEFAULT_INDEX_CACHE_SIZE) -> None:
+        if maxsize < 0:
+            raise ValueError(f"index cache maxsize must be >= 0, got {maxsize}")
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple[str, str], RunIndex] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> RunIndex | None:
+        """The cached index for ``key`` (marking it recently used), or None."""
+        with self._lock:
+            index = self._entries.get(key)
+            if index is not None:
+                self._entries.move_to_end(key)
+            return index
+
+    def put(self, key: tuple[str, str], index: RunIndex) -> None:
+        """Cache ``index``, evicting the least recently used entry beyond ``maxsize``."""
+        if self.maxsize == 0:
+            return
+        with self._lock:
+            self._entries[key] = index
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every cached index."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
