@@ -27,7 +27,6 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import random
 import statistics
 import tempfile
@@ -37,6 +36,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks._common import machine_info
 from cosmos_remote.artifacts import ArtifactRef, FsspecArtifactStore, NodeArtifact, RunScope
 
 REQUEST_DELAY: Final = 0.05
@@ -229,12 +229,7 @@ def run() -> dict[str, Any]:
     return {
         "benchmark": "artifacts.publish",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_1m": {"start": load_before, "end": os.getloadavg()[0]},
-        },
+        "machine": machine_info(load_before=load_before),
         "setup": {
             "backend": "fake-gcs-server (in-memory) behind a loopback proxy, a fresh one per scenario",
             "request_delay_s": REQUEST_DELAY,

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import statistics
 import tempfile
@@ -40,6 +39,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from benchmarks._common import machine_info
 from cosmos_remote.testing import LocalGCP, local_gcp
 from cosmos_remote.testing.airflow_cluster import AirflowCluster, airflow_cluster
 
@@ -211,12 +211,7 @@ def run() -> dict[str, Any]:
     return {
         "benchmark": "slots",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "load_average_1m": {"start": load_before, "end": os.getloadavg()[0]},
-        },
+        "machine": machine_info(load_before=load_before),
         "setup": {
             "airflow": "3.3.2 airflow_cluster: LocalExecutor + SQLite, scheduler/triggerer/dag-processor/api-server",
             "parallelism": PARALLELISM,

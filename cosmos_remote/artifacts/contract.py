@@ -7,11 +7,12 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Final, Protocol, runtime_checkable
 
-from cosmos_remote.artifacts.index import RunIndex
+from cosmos_remote.artifacts.errors import NodeNotFoundError
+from cosmos_remote.artifacts.index import FileEntry, RunIndex
 from cosmos_remote.artifacts.layout import PRIMARY_FILE, RunScope
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, VerifyReport
 
-__all__ = ["DEFAULT_INDEX_CACHE_SIZE", "ArtifactStore", "IndexCache"]
+__all__ = ["DEFAULT_INDEX_CACHE_SIZE", "ArtifactStore", "IndexCache", "locate_file"]
 
 DEFAULT_INDEX_CACHE_SIZE: Final = 8
 
@@ -111,3 +112,14 @@ class IndexCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)
+
+
+def locate_file(index: RunIndex, *, uri: str, node_id: str, name: str) -> FileEntry:
+    """The index entry of file ``name`` of ``node_id``; ``NodeNotFoundError`` naming the run when there is none."""
+    entry = index.nodes.get(node_id)
+    if entry is None:
+        raise NodeNotFoundError(uri=uri, node_id=node_id, known=len(index.nodes))
+    stored = entry.files.get(name)
+    if stored is None:
+        raise NodeNotFoundError(uri=uri, node_id=node_id, name=name, known=len(entry.files))
+    return stored

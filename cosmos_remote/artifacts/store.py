@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any, Final
 from cosmos_remote.artifacts import _inspect
 from cosmos_remote.artifacts._build import prepare_run
 from cosmos_remote.artifacts._fs import RetryPolicy, open_filesystem, progress_logger, run_batch, split_root
-from cosmos_remote.artifacts.contract import DEFAULT_INDEX_CACHE_SIZE, IndexCache
+from cosmos_remote.artifacts.contract import DEFAULT_INDEX_CACHE_SIZE, IndexCache, locate_file
 from cosmos_remote.artifacts.errors import (
     ArtifactMissingError,
     ChecksumMismatchError,
     IncompleteRunError,
-    NodeNotFoundError,
     PublishError,
     RunExistsError,
     RunNotFoundError,
@@ -213,13 +212,7 @@ class FsspecArtifactStore:
 
     def fetch(self, *, ref: ArtifactRef, node_id: str, name: str = PRIMARY_FILE) -> bytes:
         """Return the verified bytes of file ``name`` of node ``node_id``; see :class:`ArtifactStore`."""
-        index = self.read_index(ref=ref)
-        entry = index.nodes.get(node_id)
-        if entry is None:
-            raise NodeNotFoundError(uri=ref.uri, node_id=node_id, known=len(index.nodes))
-        stored = entry.files.get(name)
-        if stored is None:
-            raise NodeNotFoundError(uri=ref.uri, node_id=node_id, name=name, known=len(entry.files))
+        stored = locate_file(self.read_index(ref=ref), uri=ref.uri, node_id=node_id, name=name)
         path = _inspect.join_relative(self._path(ref.uri), stored.path)
         data = self._read_or_none(path)
         if data is None:

@@ -22,13 +22,12 @@ from collections.abc import Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 from cosmos_remote.artifacts._build import prepare_run
-from cosmos_remote.artifacts.contract import DEFAULT_INDEX_CACHE_SIZE, IndexCache
+from cosmos_remote.artifacts.contract import DEFAULT_INDEX_CACHE_SIZE, IndexCache, locate_file
 from cosmos_remote.artifacts.errors import (
     ArtifactMissingError,
     ArtifactTooLargeError,
     ChecksumMismatchError,
     IncompleteRunError,
-    NodeNotFoundError,
     RunExistsError,
     RunNotFoundError,
 )
@@ -212,13 +211,7 @@ class XComArtifactStore:
 
     def fetch(self, *, ref: ArtifactRef, node_id: str, name: str = PRIMARY_FILE) -> bytes:
         """The verified bytes of file ``name`` of node ``node_id``, from XCom."""
-        index = self.read_index(ref=ref)
-        entry = index.nodes.get(node_id)
-        if entry is None:
-            raise NodeNotFoundError(uri=ref.uri, node_id=node_id, known=len(index.nodes))
-        stored = entry.files.get(name)
-        if stored is None:
-            raise NodeNotFoundError(uri=ref.uri, node_id=node_id, name=name, known=len(entry.files))
+        stored = locate_file(self.read_index(ref=ref), uri=ref.uri, node_id=node_id, name=name)
         value = self.channel.pull(key=_key(stored.path))
         if value is None:
             raise ArtifactMissingError(uri=ref.uri, path=stored.path, node_id=node_id)
