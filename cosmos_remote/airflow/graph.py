@@ -22,7 +22,7 @@ from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, D
 from cosmos_remote.operators.setup import DbtSetupOperator
 from cosmos_remote.operators.testing import TestSpec
 
-__all__ = ["SETUP_TASK_ID", "BuiltGraph", "build_tasks"]
+__all__ = ["SETUP_TASK_ID", "BuiltGraph", "DependencyCycleError", "build_tasks", "check_acyclic"]
 
 SETUP_TASK_ID = "dbt_setup"
 #: ``operator_args`` meant for the warehouse operators only; the setup task does not take them.
@@ -70,6 +70,41 @@ def _task_parents(graph: DbtGraph, unique_id: str, selected: set[str]) -> set[st
     return found
 
 
+class DependencyCycleError(ValueError):
+    """The manifest's dependencies among the selected nodes form a cycle; the message lists the nodes on it."""
+
+
+def check_acyclic(graph: DbtGraph, selected: set[str]) -> None:
+    """Raise :class:`DependencyCycleError` naming the nodes of a cycle among ``selected`` (through ephemerals)."""
+    parents = {uid: _task_parents(graph, uid, selected) for uid in selected}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in sorted(selected):
+        if state.get(start):
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, list[str]]] = [(start, sorted(parents[start]))]
+        state[start] = 1
+        path.append(start)
+        while stack:
+            node, pending = stack[-1]
+            if not pending:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+                continue
+            parent = pending.pop()
+            if state.get(parent) == 1:
+                cycle = [*path[path.index(parent) :], parent]
+                raise DependencyCycleError(
+                    f"the dbt manifest has a dependency cycle: {' -> '.join(cycle)}; rebuild it with `dbt parse` "
+                    "(dbt itself refuses cyclic projects)"
+                )
+            if not state.get(parent):
+                state[parent] = 1
+                path.append(parent)
+                stack.append((parent, sorted(parents[parent])))
+
+
 def build_tasks(
     *,
     graph: DbtGraph,
@@ -84,6 +119,7 @@ def build_tasks(
     setup_args = {k: v for k, v in (operator_args or {}).items() if k not in WAREHOUSE_ONLY_ARGS}
     args = {k: v for k, v in (operator_args or {}).items() if k not in SETUP_ONLY_ARGS}
     selected = select_nodes(graph, select=render_config.select, exclude=render_config.exclude)
+    check_acyclic(graph, selected)
     runnable = sorted(
         (graph.nodes[uid] for uid in selected if not graph.nodes[uid].is_ephemeral), key=lambda n: n.unique_id
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from cosmos_remote import (
     RenderConfig,
     TestBehavior,
 )
+from cosmos_remote.airflow.graph import DependencyCycleError
 from cosmos_remote.config import ConfigError
 from cosmos_remote.dbt.selection import SelectionError
 from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
@@ -166,6 +168,18 @@ def test_bad_configuration_is_reported_at_parse_time(configs: dict[str, Any], tm
         ExecutionConfig(remote_target_path="bucket/cosmos")
     with pytest.raises(SelectionError, match="matches no model"):
         DbtDag(dag_id="x", schedule=None, start_date=START, render_config=RenderConfig(select=["nope"]), **configs)
+
+
+def test_a_cyclic_manifest_is_refused_naming_the_cycle(configs: dict[str, Any], tmp_path: Path) -> None:
+    raw = json.loads(Path(configs["project_config"].manifest_path).read_text())
+    raw["nodes"]["model.jaffle_shop.stg_orders"]["depends_on"]["nodes"].append("model.jaffle_shop.orders")
+    cyclic = tmp_path / "manifest.json"
+    cyclic.write_text(json.dumps(raw))
+    configs["project_config"] = ProjectConfig(
+        dbt_project_path=configs["project_config"].dbt_project_path, manifest_path=cyclic
+    )
+    with pytest.raises(DependencyCycleError, match=r"cycle: .*model.jaffle_shop.orders.*model.jaffle_shop.stg_orders"):
+        DbtDag(dag_id="cyclic", schedule=None, start_date=START, **configs)
 
 
 def test_unknown_profile_type_lists_the_registered_backends(configs: dict[str, Any], tmp_path: Path) -> None:
