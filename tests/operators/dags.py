@@ -16,7 +16,7 @@ HEADER = textwrap.dedent(
     import pendulum
     from airflow.sdk import DAG, task
 
-    from cosmos_remote.artifacts import NodeArtifact, Relation, RunScope, artifact_store
+    from cosmos_remote.artifacts import NodeArtifact, Relation, RunScope, TaskInstanceXCom, artifact_store
     from cosmos_remote.config import ProfileConfig
     from cosmos_remote.dbt.manifest import DbtNode, Relation as DbtRelation
     from cosmos_remote.operators._artifacts import ArtifactSource
@@ -44,7 +44,8 @@ PUBLISH = textwrap.dedent(
     """
     @task(task_id="publish")
     def publish(**context):
-        store = artifact_store(remote_target_path=ROOT, conn_id="google_cloud_default")
+        xcom = TaskInstanceXCom(ti=context["ti"], task_id="publish")  # used when ROOT is None: the XCom fallback
+        store = artifact_store(remote_target_path=ROOT, conn_id="google_cloud_default", xcom=xcom)
         # a test's failure-count query is published as its "query" file, as the setup task does
         nodes = []
         for node_id, sql in SCRIPTS.items():
@@ -56,7 +57,7 @@ PUBLISH = textwrap.dedent(
 )
 
 
-def dag_file(*, root: str, project: str, dataset: str, scripts: dict[str, str], body: str) -> str:
+def dag_file(*, root: str | None, project: str, dataset: str, scripts: dict[str, str], body: str) -> str:
     """A DAG file: the header, the publishing task, then ``body`` (indented inside ``with DAG(...) as dag:``)."""
     header = HEADER.format(root=root, project=project, dataset=dataset, scripts=json.dumps(scripts))
     return header + PUBLISH.format() + "\n" + textwrap.dedent(body)

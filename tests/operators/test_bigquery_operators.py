@@ -22,8 +22,19 @@ def dataset(gcp: LocalGCP) -> str:
     return name
 
 
-def run_dag(gcp: LocalGCP, folder: Path, *, dag_id: str, dataset: str, scripts: dict[str, str], body: str) -> Any:
-    source = dag_file(root=f"gs://{gcp.bucket}/ops", project=gcp.project, dataset=dataset, scripts=scripts, body=body)
+def run_dag(
+    gcp: LocalGCP,
+    folder: Path,
+    *,
+    dag_id: str,
+    dataset: str,
+    scripts: dict[str, str],
+    body: str,
+    root: str | None = "gs",
+) -> Any:
+    """Write the DAG file and dag.test() it; ``root=None`` publishes through XCom (no remote_target_path)."""
+    root = f"gs://{gcp.bucket}/ops" if root == "gs" else root
+    source = dag_file(root=root, project=gcp.project, dataset=dataset, scripts=scripts, body=body)
     (folder / f"{dag_id}.py").write_text(source)
     return load_dag(folder, dag_id).test()
 
@@ -257,3 +268,23 @@ def test_test_task_fails_on_an_error_test_and_only_warns_on_a_warn_test(
     warn_ti = next(t for t in dag_run.get_task_instances() if t.task_id == "orders.warn_test")
     results = warn_ti.xcom_pull(task_ids="orders.warn_test")["tests"]
     assert results == {"test.proj.small_ids": {"status": "warn", "failures": 3, "severity": "WARN"}}
+
+
+def test_without_remote_target_path_the_sql_goes_through_xcom(
+    gcp: LocalGCP, airflow_dags_folder: Path, dataset: str
+) -> None:
+    gcp.set_job_latency(1.0)
+    scripts = {"model.proj.small": f"create or replace table `{dataset}.small` as select 7 as id"}
+    body = """
+    with DAG("op_xcom", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        publish() >> DbtRunAirflowAsyncFactoryOperator(
+            task_id="small.run", node=node("small"), profile_config=PROFILE, artifacts=ARTIFACTS, poll_interval=1)
+    """
+    dag_run = run_dag(
+        gcp, airflow_dags_folder, dag_id="op_xcom", dataset=dataset, scripts=scripts, body=body, root=None
+    )
+    assert states(dag_run) == {"publish": "success", "small.run": "success"}
+    publish_ti = next(t for t in dag_run.get_task_instances() if t.task_id == "publish")
+    assert publish_ti.xcom_pull(task_ids="publish")["uri"].startswith("xcom://")
+    rows = list(gcp.bigquery_client().query(f"select id from `{dataset}.small`").result())
+    assert [row.id for row in rows] == [7]
