@@ -420,9 +420,11 @@ def test_terminal_output_is_highlighted(published: Published, monkeypatch: pytes
     assert "\x1b[" in listed.out
 
 
-@pytest.mark.skipif(shutil.which("cosmos-remote") is None, reason="the cosmos-remote console script is not installed")
 def test_console_script(published: Published) -> None:
-    command = ["cosmos-remote", "show", published.run_a["uri"], "orders", *published.conn]
+    """The installed entry point (next to this Python, as pip/uv install it) runs the same program, piped: plain."""
+    script = Path(sys.executable).parent / "cosmos-remote"
+    assert script.is_file(), f"the cosmos-remote console script is not installed next to {sys.executable}"
+    command = [str(script), "show", published.run_a["uri"], "orders", *published.conn]
     completed = subprocess.run(command, capture_output=True, text=True, env=_subprocess_env(), timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr
     assert "create or replace table" in completed.stdout.lower()
