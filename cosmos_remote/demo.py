@@ -115,7 +115,12 @@ def main() -> int:
         print("\nRows per table after run 2:")
         for relation, count in _row_counts(gcp, last["tis"]):
             print(f"  {relation:<55} {count:>5}")
-        print("\nInspect the artifacts (while the emulators run, or on a real bucket):")
+        from cosmos_remote.cli import main as cli
+
+        command = ["ls", last["ref"]["uri"], "--conn-id", gcp.conn_id]
+        print(f"\n$ cosmos-remote {' '.join(command)}", flush=True)
+        cli(command)
+        print("\nThe same on a real bucket (the demo's emulators stop with it):")
         print(f"  cosmos-remote ls {last['ref']['uri']}")
         print(f"  cosmos-remote show {last['ref']['uri']} orders_incremental")
     return 0

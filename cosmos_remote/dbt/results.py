@@ -103,8 +103,11 @@ class RenderedNode:
     @property
     def resource_path(self) -> str:
         """Where dbt writes this node under ``target/run/<package_name>/`` (``models/marts/orders.sql``)."""
-        if posixpath.basename(self.path) == posixpath.basename(self.original_file_path):
+        base = posixpath.basename(self.original_file_path)
+        if posixpath.basename(self.path) == base:
             return self.original_file_path
+        if self.path.startswith(base + "/"):  # YAML snapshots: path already starts with the defining file's name
+            return posixpath.join(posixpath.dirname(self.original_file_path), self.path)
         return posixpath.join(self.original_file_path, self.path)
 
 
