@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from cosmos_remote.artifacts import ArtifactRef, ArtifactStore, artifact_store
 from cosmos_remote.testing import LocalGCP, local_gcp
 from cosmos_remote.testing.airflow import isolated_airflow_env, load_dag, migrate_metadata_db
 
@@ -48,10 +49,7 @@ def _report_run(dag_run: Any, seconds: float) -> dict[str, Any]:
     return {"ref": ref, "tis": tis}
 
 
-def _artifact_paths(ref: dict[str, Any], root: str, conn_id: str) -> list[tuple[str, str]]:
-    from cosmos_remote.artifacts import ArtifactRef, artifact_store
-
-    store = artifact_store(remote_target_path=root, conn_id=conn_id)
+def _artifact_paths(ref: dict[str, Any], store: ArtifactStore) -> list[tuple[str, str]]:
     index = store.read_index(ref=ArtifactRef.from_xcom(ref))
     wanted = ["model.jaffle_shop.orders_incremental", "model.jaffle_shop.customers", "seed.jaffle_shop.raw_orders"]
     return [(node, f"{ref['uri']}/{index.nodes[node].files['script'].path}") for node in wanted if node in index.nodes]
@@ -97,12 +95,10 @@ def main() -> int:
                 print(f"Run {number} did not succeed; see the task logs above.")
                 return 1
         last = reports[-1]
-        print("\nThree artifacts of the last run:")
-        for node, path in _artifact_paths(last["ref"], gcp.remote_target_path, gcp.conn_id):
-            print(f"  {node}\n    {path}")
-        from cosmos_remote.artifacts import ArtifactRef, artifact_store
-
         store = artifact_store(remote_target_path=gcp.remote_target_path, conn_id=gcp.conn_id)
+        print("\nThree artifacts of the last run:")
+        for node, path in _artifact_paths(last["ref"], store):
+            print(f"  {node}\n    {path}")
         ref = ArtifactRef.from_xcom(last["ref"])
         first_ref = ArtifactRef.from_xcom(reports[0]["ref"])
         node = "model.jaffle_shop.orders_incremental"

@@ -74,9 +74,9 @@ class DependencyCycleError(ValueError):
     """The manifest's dependencies among the selected nodes form a cycle; the message lists the nodes on it."""
 
 
-def check_acyclic(graph: DbtGraph, selected: set[str]) -> None:
-    """Raise :class:`DependencyCycleError` naming the nodes of a cycle among ``selected`` (through ephemerals)."""
-    parents = {uid: _task_parents(graph, uid, selected) for uid in selected}
+def check_acyclic(parents: Mapping[str, set[str]]) -> None:
+    """Raise :class:`DependencyCycleError` naming a cycle in ``parents`` (node -> the nodes it waits for)."""
+    selected = set(parents)
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     for start in sorted(selected):
         if state.get(start):
@@ -119,7 +119,8 @@ def build_tasks(
     setup_args = {k: v for k, v in (operator_args or {}).items() if k not in WAREHOUSE_ONLY_ARGS}
     args = {k: v for k, v in (operator_args or {}).items() if k not in SETUP_ONLY_ARGS}
     selected = select_nodes(graph, select=render_config.select, exclude=render_config.exclude)
-    check_acyclic(graph, selected)
+    parents_of = {uid: _task_parents(graph, uid, selected) for uid in selected}
+    check_acyclic(parents_of)
     runnable = sorted(
         (graph.nodes[uid] for uid in selected if not graph.nodes[uid].is_ephemeral), key=lambda n: n.unique_id
     )
@@ -167,7 +168,7 @@ def build_tasks(
                 node_tasks[node.unique_id] >> test_tasks[node.unique_id]
 
     for node in runnable:
-        parents = _task_parents(graph, node.unique_id, selected)
+        parents = parents_of[node.unique_id]
         for parent in parents:
             (test_tasks.get(parent) or node_tasks[parent]) >> node_tasks[node.unique_id]
         if not parents:

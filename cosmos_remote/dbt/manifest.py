@@ -103,11 +103,6 @@ class DbtGraph:
                 result[node.unique_id] = owner
         return result
 
-    def tests_of(self, unique_id: str) -> list[DbtNode]:
-        """The tests that belong to ``unique_id`` (see :meth:`test_attachments`)."""
-        attachments = self.test_attachments()
-        return [self.nodes[t] for t, owner in sorted(attachments.items()) if owner == unique_id]
-
 
 def _node(raw: Mapping[str, Any]) -> DbtNode:
     config = raw.get("config") or {}

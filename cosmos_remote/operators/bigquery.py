@@ -104,8 +104,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
     # -- submit / reattach ----------------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> Any:
-        hook = BigQueryHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
-        self.hook = hook
+        hook = self._new_hook()
         if self.project_id is None:
             self.project_id = hook.project_id
         job = self._submit_or_reattach(context, hook)
@@ -130,6 +129,12 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
                 kwargs={"job_id": job.job_id},
             )
         return self._finish(context, job)
+
+    def _new_hook(self) -> BigQueryHook:
+        """The endpoint-aware hook for this task's connection, kept on ``self.hook`` as the provider does."""
+        hook = BigQueryHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+        self.hook = hook
+        return hook
 
     def _persist_table_link(self, context: Any) -> None:
         relation = self.node.relation
@@ -193,8 +198,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
             raise AirflowException(
                 f"dbt {self.dbt_node_id}: BigQuery job {job_id} failed: {event.get('message')}\n{self._link(job_id)}"
             )
-        hook = BigQueryHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
-        self.hook = hook
+        hook = self._new_hook()
         job = hook.get_job(job_id=job_id, project_id=self.project_id or hook.project_id, location=self.location)
         return self._finish(context, job, deferred=True)
 
