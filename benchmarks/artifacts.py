@@ -1,8 +1,10 @@
 """Publishing per-model SQL to gs://: one concurrent batch vs one blocking upload per file (the Cosmos pattern).
 
-Everything runs against fake-gcs-server behind a loopback proxy that adds 50 ms to every request, to model real GCS
-round trips. For each size a fresh bucket is used: the emulator's in-memory backend costs more per insert as a bucket
-fills up (real GCS does not), and a fresh bucket keeps sizes comparable.
+Everything runs against fake-gcs-server behind a loopback relay that holds every request 50 ms, to model real GCS
+round trips. The relay copies bytes without parsing HTTP (``cosmos_remote.testing._relay``): an HTTP-parsing proxy
+spends ~2 ms of CPU per request, which on a 2-core machine was most of what a large publish measured, and which real
+GCS does not cost the client. For each size a fresh bucket is used: the emulator's in-memory backend costs more per
+insert as a bucket fills up (real GCS does not), and a fresh bucket keeps sizes comparable.
 
 Baselines, measured in the same run on a 129-file sample and extrapolated per file for larger sizes:
 
@@ -194,7 +196,7 @@ def measure_fsspec_pipe(gcp: Any, nodes: list[NodeArtifact]) -> float:
 
 @contextlib.contextmanager
 def fresh_emulator() -> Iterator[Any]:
-    """A new fake-gcs-server behind the 50 ms proxy, with a warmed-up client: no state carried between scenarios."""
+    """A new fake-gcs-server behind the 50 ms relay, with a warmed-up client: no state carried between scenarios."""
     from cosmos_remote.testing import local_gcp
 
     with local_gcp(gcs_request_delay=REQUEST_DELAY) as gcp:
@@ -231,7 +233,7 @@ def run() -> dict[str, Any]:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(load_before=load_before),
         "setup": {
-            "backend": "fake-gcs-server (in-memory) behind a loopback proxy, a fresh one per scenario",
+            "backend": "fake-gcs-server (in-memory) behind a loopback delay relay, a fresh one per scenario",
             "request_delay_s": REQUEST_DELAY,
             "file_bytes": "2048-8192",
             "max_concurrency": 100,
@@ -267,7 +269,7 @@ def print_table(result: dict[str, Any]) -> None:
         )
     print(f"* extrapolated from the {BASELINE_SAMPLE}-file sample measured in this run (per-file time x files)")
     print("cosmos = ObjectStoragePath mkdir + copy per file (astronomer-cosmos); loop = one pipe_file per file")
-    print("emulator cpu = CPU seconds fake-gcs-server and the delay proxy spent during the publish (2-core box)")
+    print("emulator cpu = CPU seconds fake-gcs-server and the delay relay spent during the publish (2-core box)")
     ref = result["reference_fsspec_pipe"]
     print(f"reference: fsspec's own fs.pipe(dict) of the same {ref['files']} files, no index: {ref['publish_s']:.2f} s")
     print("\nfetch one node (median):  new store | index not cached | index cached   (index size)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from cosmos_remote.testing._process import EmulatorError, ManagedProcess
 
-__all__ = ["bigquery_emulator", "fake_gcs_server", "latency_proxy"]
+__all__ = ["bigquery_emulator", "delay_relay", "fake_gcs_server", "latency_proxy"]
 
 
 def _package_dir(package: str, *, extra: str = "testing") -> Path:
@@ -78,4 +78,11 @@ def latency_proxy(*, name: str, upstream: str, port: int, request_delay: float, 
     """The loopback proxy of :mod:`cosmos_remote.testing._proxy`."""
     argv = [sys.executable, "-m", "cosmos_remote.testing._proxy", "--upstream", upstream, "--port", str(port)]
     argv += ["--request-delay", str(request_delay), "--job-latency", str(job_latency)]
+    return ManagedProcess(name=name, argv=argv)
+
+
+def delay_relay(*, name: str, upstream: str, port: int, request_delay: float) -> ManagedProcess:
+    """The byte relay of :mod:`cosmos_remote.testing._relay`: every request held ``request_delay`` seconds."""
+    argv = [sys.executable, "-m", "cosmos_remote.testing._relay", "--upstream", upstream, "--port", str(port)]
+    argv += ["--request-delay", str(request_delay)]
     return ManagedProcess(name=name, argv=argv)

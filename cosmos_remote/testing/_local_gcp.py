@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from cosmos_remote.testing._emulators import bigquery_emulator, fake_gcs_server, latency_proxy
+from cosmos_remote.testing._emulators import bigquery_emulator, delay_relay, fake_gcs_server, latency_proxy
 from cosmos_remote.testing._process import EmulatorError, ManagedProcess, check_port_free, free_port
 
 __all__ = ["LocalGCP", "local_gcp"]
@@ -160,7 +160,8 @@ def local_gcp(
 ) -> Iterator[LocalGCP]:
     """Start a GCS and a BigQuery emulator on loopback and point every client at them.
 
-    Starts fake-gcs-server (in-memory) and bqemulator, each behind a small loopback proxy where needed, waits until
+    Starts fake-gcs-server (in-memory) and bqemulator, bqemulator behind a small loopback proxy (and fake-gcs-server
+    behind a byte relay when ``gcs_request_delay`` is set), waits until
     they answer, creates ``bucket`` and ``dataset``, and sets for the duration of the block: ``STORAGE_EMULATOR_HOST``
     and ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` (gcsfs, google-cloud-storage), ``BIGQUERY_EMULATOR_HOST``
     (google-cloud-bigquery), ``GOOGLE_CLOUD_PROJECT``, an Airflow connection ``conn_id`` of type
@@ -172,7 +173,8 @@ def local_gcp(
     Args:
         job_latency: Seconds every BigQuery query job stays PENDING/RUNNING before its real result shows. The
             emulator finishes jobs inside the insert call, so without this a deferrable operator never defers.
-        gcs_request_delay: Seconds added to every GCS request (models real GCS round trips in benchmarks).
+        gcs_request_delay: Seconds added to every GCS request (models real GCS round trips in benchmarks), by a
+            relay that does not parse HTTP and so costs almost no CPU (see :mod:`cosmos_remote.testing._relay`).
         gcs_port, bigquery_port: Fixed ports for the endpoints clients use; 0 picks free ports.
 
     Example:
@@ -203,12 +205,8 @@ def local_gcp(
         started = [gcs, bq, bq_proxy]
         gcs_proxy = None
         if gcs_proxied:
-            gcs_proxy = latency_proxy(
-                name="gcs-proxy",
-                upstream=gcs_direct,
-                port=gcs_public_port,
-                request_delay=gcs_request_delay,
-                job_latency=0.0,
+            gcs_proxy = delay_relay(
+                name="gcs-delay-relay", upstream=gcs_direct, port=gcs_public_port, request_delay=gcs_request_delay
             )
             started.append(gcs_proxy)
         for process in started:
