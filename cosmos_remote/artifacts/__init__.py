@@ -17,7 +17,8 @@ Example:
 from __future__ import annotations
 
 from cosmos_remote.artifacts._fs import RetryPolicy
-from cosmos_remote.artifacts.contract import ArtifactStore, IndexCache
+from cosmos_remote.artifacts._session import FsspecPublishSession
+from cosmos_remote.artifacts.contract import ArtifactStore, IndexCache, PublishAtCommit, PublishSession
 from cosmos_remote.artifacts.errors import (
     ArtifactError,
     ArtifactMissingError,
@@ -58,6 +59,7 @@ __all__ = [
     "ChecksumMismatchError",
     "FileEntry",
     "FsspecArtifactStore",
+    "FsspecPublishSession",
     "InMemoryXCom",
     "IncompleteRunError",
     "IndexCache",
@@ -65,7 +67,9 @@ __all__ = [
     "NodeArtifact",
     "NodeEntry",
     "NodeNotFoundError",
+    "PublishAtCommit",
     "PublishError",
+    "PublishSession",
     "Relation",
     "RetryPolicy",
     "RunExistsError",

@@ -11,7 +11,7 @@ from cosmos_remote.artifacts.index import FORMAT_NAME, FORMAT_VERSION, FileEntry
 from cosmos_remote.artifacts.layout import RunScope, plan_paths
 from cosmos_remote.artifacts.model import NodeArtifact
 
-__all__ = ["PreparedRun", "prepare_run"]
+__all__ = ["PreparedRun", "prepare_run", "run_marker"]
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,24 @@ def prepare_run(*, scope: RunScope, nodes: Sequence[NodeArtifact], project_name:
     index = RunIndex(
         project_name=project_name, dbt_version=str(dbt_version), created_at=created_at, scope=scope, nodes=entries
     )
+    marker = run_marker(scope, created_at=created_at, project_name=project_name, node_count=len(entries))
+    return PreparedRun(files=files, marker=marker, index=index, index_bytes=index.to_json())
+
+
+def run_marker(
+    scope: RunScope, *, created_at: str | None = None, project_name: str | None = None, node_count: int | None = None
+) -> bytes:
+    """The ``_run.json`` that makes a prefix findable as a run (by listing and ``gc``) before its index exists.
+
+    A publish session writes it with its first upload, when the project and the node count are not known yet
+    (``null``); the index has the final facts.
+    """
     marker = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "created_at": created_at,
+        "created_at": created_at or datetime.now(UTC).isoformat(),
         "project_name": project_name,
-        "node_count": len(entries),
+        "node_count": node_count,
         "run": {"dag_id": scope.dag_id, "task_group": scope.task_group, "run_id": scope.run_id},
     }
-    marker_bytes = json.dumps(marker, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    return PreparedRun(files=files, marker=marker_bytes, index=index, index_bytes=index.to_json())
+    return json.dumps(marker, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

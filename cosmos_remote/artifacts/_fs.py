@@ -24,7 +24,17 @@ from cosmos_remote.artifacts.errors import BackendNotInstalledError
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
 
-__all__ = ["RetryPolicy", "is_transient", "open_filesystem", "progress_logger", "run_batch", "split_root"]
+__all__ = [
+    "RetryPolicy",
+    "is_transient",
+    "open_filesystem",
+    "progress_logger",
+    "run_batch",
+    "split_root",
+    "thread_count",
+    "transfer_async",
+    "transfer_sync",
+]
 
 log = logging.getLogger("cosmos_remote.artifacts")
 
@@ -146,6 +156,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 Progress = Callable[[int, int], None]
+#: Extra keyword arguments of the write of one path (content type, create-only mode).
 WriteKwargs = Callable[[str], Mapping[str, Any]]
 
 
@@ -193,6 +204,41 @@ def run_batch(
     return _run_threads(fs, items, concurrency, retry, kwargs, progress)
 
 
+async def transfer_async(fs: Any, path: str, data: bytes | None, retry: RetryPolicy, kwargs: WriteKwargs) -> Any:
+    """Write ``data`` to ``path`` (or read it when ``data`` is None) on an async filesystem, retrying transient
+    errors; return ``None`` (written), the bytes (read), or the exception that ended the attempts. Never raises."""
+    import asyncio
+
+    for attempt in range(retry.attempts):
+        try:
+            if data is None:
+                return await fs._cat_file(path)
+            await fs._pipe_file(path, data, **kwargs(path))
+            return None
+        except Exception as exc:
+            if attempt + 1 >= retry.attempts or not is_transient(exc):
+                return exc
+            log.warning("retrying %s after %s: %s", path, type(exc).__name__, exc)
+            await asyncio.sleep(retry.delay(attempt))
+    raise AssertionError("unreachable")
+
+
+def transfer_sync(fs: Any, path: str, data: bytes | None, retry: RetryPolicy, kwargs: WriteKwargs) -> Any:
+    """:func:`transfer_async` for a synchronous filesystem."""
+    for attempt in range(retry.attempts):
+        try:
+            if data is None:
+                return fs.cat_file(path)
+            fs.pipe_file(path, data, **kwargs(path))
+            return None
+        except Exception as exc:
+            if attempt + 1 >= retry.attempts or not is_transient(exc):
+                return exc
+            log.warning("retrying %s after %s: %s", path, type(exc).__name__, exc)
+            time.sleep(retry.delay(attempt))
+    raise AssertionError("unreachable")
+
+
 async def _run_async(
     fs: Any,
     items: Mapping[str, bytes | None],
@@ -207,18 +253,7 @@ async def _run_async(
 
     async def one(path: str, data: bytes | None) -> tuple[str, Any]:
         async with semaphore:
-            for attempt in range(retry.attempts):
-                try:
-                    if data is None:
-                        return path, await fs._cat_file(path)
-                    await fs._pipe_file(path, data, **kwargs(path))
-                    return path, None
-                except Exception as exc:
-                    if attempt + 1 >= retry.attempts or not is_transient(exc):
-                        return path, exc
-                    log.warning("retrying %s after %s: %s", path, type(exc).__name__, exc)
-                    await asyncio.sleep(retry.delay(attempt))
-            raise AssertionError("unreachable")
+            return path, await transfer_async(fs, path, data, retry, kwargs)
 
     results: dict[str, Any] = {}
     for future in asyncio.as_completed([one(p, d) for p, d in items.items()]):
@@ -239,25 +274,16 @@ def _run_threads(
 ) -> dict[str, Any]:
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    def one(path: str, data: bytes | None) -> Any:
-        for attempt in range(retry.attempts):
-            try:
-                if data is None:
-                    return fs.cat_file(path)
-                fs.pipe_file(path, data, **kwargs(path))
-                return None
-            except Exception as exc:
-                if attempt + 1 >= retry.attempts or not is_transient(exc):
-                    return exc
-                log.warning("retrying %s after %s: %s", path, type(exc).__name__, exc)
-                time.sleep(retry.delay(attempt))
-        raise AssertionError("unreachable")
-
     results: dict[str, Any] = {}
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, 16))) as pool:
-        futures = {pool.submit(one, p, d): p for p, d in items.items()}
+    with ThreadPoolExecutor(max_workers=thread_count(concurrency)) as pool:
+        futures = {pool.submit(transfer_sync, fs, p, d, retry, kwargs): p for p, d in items.items()}
         for future in as_completed(futures):
             results[futures[future]] = future.result()
             if progress is not None:
                 progress(len(results), len(items))
     return results
+
+
+def thread_count(concurrency: int) -> int:
+    """Threads for a synchronous filesystem (local disk, memory): more than 16 only adds contention."""
+    return max(1, min(concurrency, 16))

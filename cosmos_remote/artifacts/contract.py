@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from types import TracebackType
 from typing import Final, Protocol, runtime_checkable
 
 from cosmos_remote.artifacts.errors import NodeNotFoundError
@@ -12,7 +13,14 @@ from cosmos_remote.artifacts.index import FileEntry, RunIndex
 from cosmos_remote.artifacts.layout import PRIMARY_FILE, RunScope
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, VerifyReport
 
-__all__ = ["DEFAULT_INDEX_CACHE_SIZE", "ArtifactStore", "IndexCache", "locate_file"]
+__all__ = [
+    "DEFAULT_INDEX_CACHE_SIZE",
+    "ArtifactStore",
+    "IndexCache",
+    "PublishAtCommit",
+    "PublishSession",
+    "locate_file",
+]
 
 DEFAULT_INDEX_CACHE_SIZE: Final = 8
 
@@ -33,6 +41,9 @@ class ArtifactStore(Protocol):
       ``NodeNotFoundError`` (``KeyError``) for an unknown node or file name, ``ChecksumMismatchError``
       (``ValueError``) when bytes differ from what was published.
     * :meth:`verify` re-hashes every file of a run against its index and reports, never raises, on mismatches.
+    * :meth:`begin_publish` is :meth:`publish` in two steps, for a producer that learns its nodes one by one: it
+      may start writing files at each :meth:`PublishSession.add`, but the run is what :meth:`PublishSession.commit`
+      is given, with the same guarantees as :meth:`publish`.
 
     Implementations: :class:`~cosmos_remote.artifacts.store.FsspecArtifactStore` (``remote_target_path``: any
     fsspec URL) and :class:`~cosmos_remote.artifacts.xcom.XComArtifactStore` (the fallback when
@@ -64,6 +75,79 @@ class ArtifactStore(Protocol):
     def verify(self, *, ref: ArtifactRef) -> VerifyReport:
         """Re-hash every file of the run against its index."""
         ...
+
+    def begin_publish(self, *, scope: RunScope) -> PublishSession:
+        """Start publishing the run ``scope``; see :class:`PublishSession`."""
+        ...
+
+
+@runtime_checkable
+class PublishSession(Protocol):
+    """A publish whose files may be written while the producer still renders the rest (a context manager).
+
+    * :meth:`add` hands over a node as soon as it is known; the store may upload its files in the background.
+      Never blocks on storage; never raises for a storage error (the commit retries what failed).
+    * :meth:`commit` publishes exactly ``nodes`` (as :meth:`ArtifactStore.publish` would): files added earlier
+      with the same path and bytes are not written again, added files that are not part of ``nodes`` are removed
+      before the index is written last.
+    * :meth:`abort` (also on leaving the ``with`` block with an exception before :meth:`commit`) stops pending
+      uploads and removes, best effort, what this session wrote. No index was written, so no reader uses it.
+    """
+
+    def add(self, node: NodeArtifact) -> None:
+        """Hand over one node whose files will not change (a later :meth:`commit` may still change them)."""
+        ...
+
+    def commit(self, *, nodes: Sequence[NodeArtifact], project_name: str, dbt_version: str) -> ArtifactRef:
+        """Publish ``nodes``, index last; return the reference."""
+        ...
+
+    def abort(self) -> None:
+        """Give up: stop uploads, remove what this session wrote (best effort)."""
+        ...
+
+    def __enter__(self) -> PublishSession: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None: ...
+
+
+class PublishAtCommit:
+    """A :class:`PublishSession` that writes nothing before :meth:`commit`, for stores that publish in one piece.
+
+    Example:
+        >>> from cosmos_remote.artifacts import FsspecArtifactStore, NodeArtifact, RunScope
+        >>> store = FsspecArtifactStore(root="memory://doc-at-commit")
+        >>> node = NodeArtifact(node_id="model.p.a", files={"script": "select 1"})
+        >>> with PublishAtCommit(store, scope=RunScope(dag_id="d", run_id="r1")) as session:
+        ...     session.add(node)
+        ...     ref = session.commit(nodes=[node], project_name="p", dbt_version="1.11.2")
+        >>> ref.uri
+        'memory://doc-at-commit/d/r1'
+    """
+
+    def __init__(self, store: ArtifactStore, *, scope: RunScope) -> None:
+        self._store = store
+        self._scope = scope
+
+    def add(self, node: NodeArtifact) -> None:
+        """Nothing to do before the commit."""
+
+    def commit(self, *, nodes: Sequence[NodeArtifact], project_name: str, dbt_version: str) -> ArtifactRef:
+        """:meth:`ArtifactStore.publish` of ``nodes``."""
+        return self._store.publish(scope=self._scope, nodes=nodes, project_name=project_name, dbt_version=dbt_version)
+
+    def abort(self) -> None:
+        """Nothing was written."""
+
+    def __enter__(self) -> PublishAtCommit:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        return None
 
 
 class IndexCache:

@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from cosmos_remote.artifacts import _inspect
-from cosmos_remote.artifacts._build import prepare_run
-from cosmos_remote.artifacts._fs import RetryPolicy, open_filesystem, progress_logger, run_batch, split_root
+from cosmos_remote.artifacts._fs import RetryPolicy, open_filesystem, run_batch, split_root
+from cosmos_remote.artifacts._session import FsspecPublishSession
 from cosmos_remote.artifacts.contract import DEFAULT_INDEX_CACHE_SIZE, IndexCache, locate_file
 from cosmos_remote.artifacts.errors import (
     ArtifactMissingError,
     ChecksumMismatchError,
     IncompleteRunError,
-    PublishError,
-    RunExistsError,
     RunNotFoundError,
 )
 from cosmos_remote.artifacts.index import NodeEntry, RunIndex, sha256_hex
-from cosmos_remote.artifacts.layout import INDEX_NAME, MARKER_NAME, PRIMARY_FILE, RunScope
+from cosmos_remote.artifacts.layout import INDEX_NAME, PRIMARY_FILE, RunScope
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, RunSummary, VerifyReport
 
 if TYPE_CHECKING:
@@ -125,76 +122,25 @@ class FsspecArtifactStore:
             RunExistsError: The run was already published (its index exists).
             PublishError: Some files could not be written (after retries); the run stays incomplete.
         """
-        started = time.monotonic()
-        prepared = prepare_run(scope=scope, nodes=nodes, project_name=project_name, dbt_version=dbt_version)
-        uri = self.run_uri(scope=scope)
-        prefix = self._path(uri)
-        index_path = f"{prefix}/{INDEX_NAME}"
-        payload = {f"{prefix}/{rel}": data for rel, data in prepared.files.items()}
-        payload[f"{prefix}/{MARKER_NAME}"] = prepared.marker
-        total = sum(len(d) for d in payload.values())
-        log.info("publishing %d files (%d bytes) of %d nodes to %s", len(payload), total, len(nodes), uri)
-        results = self._write_files(uri=uri, index_path=index_path, payload=payload, started=started)
-        failed = {path: exc for path, exc in results.items() if exc is not None}
-        if failed:
-            path, first = sorted(failed.items())[0]
-            raise PublishError(
-                f"publishing to {uri!r} failed for {len(failed)} of {len(payload)} files (first: {path!r}: "
-                f"{type(first).__name__}: {first}); the run has no index.json, so no consumer will read it. Fix the "
-                f"cause and re-run the setup task."
-            ) from first
-        self._commit(uri=uri, index_path=index_path, index_bytes=prepared.index_bytes)
-        ref = ArtifactRef(uri=uri, index_sha256=sha256_hex(prepared.index_bytes))
-        self.index_cache.put((ref.uri, ref.index_sha256), prepared.index)
-        log.info("published %d files to %s in %.2f s", len(payload) + 1, uri, time.monotonic() - started)
-        return ref
+        with self.begin_publish(scope=scope) as session:
+            return session.commit(nodes=nodes, project_name=project_name, dbt_version=dbt_version)
 
-    def _write_files(
-        self, *, uri: str, index_path: str, payload: dict[str, bytes], started: float
-    ) -> dict[str, BaseException | None]:
-        def batch(items: Mapping[str, bytes], *, create: bool) -> dict[str, Any]:
-            kwargs = self._create_kwargs if create else self._write_kwargs
-            progress = progress_logger(uri, started) if len(items) == len(payload) else None
-            return run_batch(
-                self.fs,
-                items,
-                concurrency=self.max_concurrency,
-                retry=self.retry,
-                write_kwargs=kwargs,
-                progress=progress,
-            )
+    def begin_publish(self, *, scope: RunScope) -> FsspecPublishSession:
+        """A publish that uploads each node's files from :meth:`~FsspecPublishSession.add` on, in the background,
+        while the producer renders the rest; :meth:`~FsspecPublishSession.commit` decides the run (as
+        :meth:`publish`). The setup task adds each node as soon as dbt has rendered it.
 
-        results = batch(payload, create=True)
-        if results and all(isinstance(e, TypeError) for e in results.values()):  # no create-only writes here
-            if self._read_or_none(index_path) is not None:
-                raise RunExistsError(uri=uri)
-            return batch(payload, create=False)
-        existing = {path for path, e in results.items() if isinstance(e, FileExistsError)}
-        if not existing:
-            return results
-        if self._read_or_none(index_path) is not None:
-            created = [path for path, e in results.items() if e is None]
-            if created:
-                log.warning("removing %d files this refused publish created in the committed run %s", len(created), uri)
-                self.fs.rm(created)
-            raise RunExistsError(uri=uri)
-        log.info("overwriting %d files left in %s by an earlier, incomplete publish", len(existing), uri)
-        return {**results, **batch({path: payload[path] for path in existing}, create=False)}
-
-    def _commit(self, *, uri: str, index_path: str, index_bytes: bytes) -> None:
-        outcome = run_batch(
-            self.fs, {index_path: index_bytes}, concurrency=1, retry=self.retry, write_kwargs=self._create_kwargs
-        )
-        error = outcome[index_path]
-        if isinstance(error, TypeError):  # a backend without create-only writes: existence was checked before
-            outcome = run_batch(self.fs, {index_path: index_bytes}, concurrency=1, retry=self.retry)
-            error = outcome[index_path]
-        if isinstance(error, FileExistsError):
-            if self._read_or_none(index_path) == index_bytes:  # our own write, answered late and retried
-                return
-            raise RunExistsError(uri=uri) from error
-        if error is not None:
-            raise PublishError(f"writing {index_path!r} (the commit marker of {uri!r}) failed: {error}") from error
+        Example:
+            >>> from cosmos_remote.artifacts import FsspecArtifactStore, NodeArtifact, RunScope
+            >>> store = FsspecArtifactStore(root="memory://doc-session")
+            >>> node = NodeArtifact(node_id="model.p.a", files={"script": "select 1"})
+            >>> with store.begin_publish(scope=RunScope(dag_id="d", run_id="r1")) as session:
+            ...     session.add(node)  # uploading starts
+            ...     ref = session.commit(nodes=[node], project_name="p", dbt_version="1.11.2")
+            >>> store.fetch(ref=ref, node_id="model.p.a")
+            b'select 1'
+        """
+        return FsspecPublishSession(self, scope=scope)
 
     def _create_kwargs(self, path: str) -> Mapping[str, Any]:
         return {**self._write_kwargs(path), "mode": "create"}

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 from cosmos_remote.artifacts._build import prepare_run
-from cosmos_remote.artifacts.contract import DEFAULT_INDEX_CACHE_SIZE, IndexCache, locate_file
+from cosmos_remote.artifacts.contract import DEFAULT_INDEX_CACHE_SIZE, IndexCache, PublishAtCommit, locate_file
 from cosmos_remote.artifacts.errors import (
     ArtifactMissingError,
     ArtifactTooLargeError,
@@ -216,6 +216,10 @@ class XComArtifactStore:
         if value is None:
             raise ArtifactMissingError(uri=ref.uri, path=stored.path, node_id=node_id)
         return self._decode(ref, stored.path, value, expected=stored.sha256, node_id=node_id)
+
+    def begin_publish(self, *, scope: RunScope) -> PublishAtCommit:
+        """XCom values are pushed at the commit, all at once (see :class:`PublishAtCommit`)."""
+        return PublishAtCommit(self, scope=scope)
 
     def verify(self, *, ref: ArtifactRef) -> VerifyReport:
         """Decode and re-hash every value the index lists."""
