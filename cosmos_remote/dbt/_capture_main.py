@@ -6,7 +6,8 @@ adapter, and writes the response JSON to the path named in the request. It impor
 and sqlglot; when the dbt environment has no sqlglot, the request may name a folder holding only sqlglot (the parent
 process links its own copy there), appended to ``sys.path``.
 
-Request: ``{"args": [dbt command line], "response_path": str, "sqlglot_path": str | null}``. Exit status 0 when
+Request: ``{"args": [dbt command line], "response_path": str, "sqlglot_path": str | null, "stream_path": str |
+null}`` (``stream_path``: a JSON-lines file that gets each node as soon as dbt finishes it). Exit status 0 when
 the response was written (whatever dbt's outcome), non-zero otherwise.
 """
 
@@ -56,7 +57,7 @@ def main(argv: list[str]) -> int:
     response_path = Path(request["response_path"])
     try:
         _ensure_sqlglot(request.get("sqlglot_path"))
-        response = _load_capture_package().run_capture(list(request["args"]))
+        response = _load_capture_package().run_capture(list(request["args"]), stream_path=request.get("stream_path"))
     except BaseException as error:  # the parent needs a response whatever went wrong
         response = {
             "ok": False,

@@ -6,7 +6,7 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,11 @@ from cosmos_remote.dbt.runner import (
     save_partial_parse,
 )
 
-__all__ = ["render_project"]
+__all__ = ["NodeRendered", "render_project"]
+
+#: Gets each node as soon as dbt finished rendering it, with the run-level script known at that time (what the
+#: final :attr:`RenderResult.prelude_script` will be, unless dbt adds run-level statements later).
+NodeRendered = Callable[[RenderedNode, str], None]
 
 
 def _folder(value: Path, parameter: str, marker: str, fix: str) -> Path:
@@ -132,6 +136,21 @@ def _raise_for(response: Mapping[str, Any], output_path: Path) -> None:
     )
 
 
+class _Relay:
+    """Turns streamed records into :data:`NodeRendered` calls."""
+
+    def __init__(self, on_node: NodeRendered, project_dir: Path) -> None:
+        self._on_node = on_node
+        self._project_dir = project_dir
+        self._prelude: str | None = None
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        if "prelude_script" in record:
+            self._prelude = str(record["prelude_script"])
+        elif "node" in record and self._prelude is not None:
+            self._on_node(_node(record["node"], self._project_dir), self._prelude)
+
+
 def render_project(
     *,
     project_dir: Path,
@@ -148,6 +167,7 @@ def render_project(
     cache_dir: Path | None = None,
     timeout: float | None = None,
     keep_work_dir: bool = False,
+    on_node: NodeRendered | None = None,
 ) -> RenderResult:
     """Render the BigQuery script of every node ``dbt build`` would run, without running any of them.
 
@@ -176,6 +196,10 @@ def render_project(
         timeout: Seconds before the dbt process is stopped and the render fails; ``None``: no limit.
         keep_work_dir: Keep the per-render folder (dbt's ``dbt-output.log``, ``logs/``, ``target/``) after a
             successful render too, for debugging.
+        on_node: Called in this thread with each node (and the run-level script known then) as soon as dbt has
+            rendered it, while dbt renders the rest: the setup task uploads meanwhile. A head start only: the
+            returned result is the complete truth, and a node that later fails still fails the render. An
+            exception from ``on_node`` stops dbt and propagates.
 
     Returns:
         The rendered nodes (ephemeral models have none: they are inlined where they are used) and run-level
@@ -223,7 +247,14 @@ def render_project(
         (run_dir / "target").mkdir()
         cache_file = partial_parse_cache(Path(cache_dir) if cache_dir else default_cache_dir(), project, python)
         restore_partial_parse(cache_file, run_dir / "target")
-        process = run_capture_process(python=python, dbt_args=args, env=env, run_dir=run_dir, timeout=timeout)
+        process = run_capture_process(
+            python=python,
+            dbt_args=args,
+            env=env,
+            run_dir=run_dir,
+            timeout=timeout,
+            on_record=None if on_node is None else _Relay(on_node, project),
+        )
         response = process.response
         if not response.get("ok"):
             _raise_for(response, process.output_path)

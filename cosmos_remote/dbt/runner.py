@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -39,6 +39,11 @@ CAPTURE_SCRIPT: Final = Path(__file__).with_name("_capture_main.py")
 _PARTIAL_PARSE: Final = "partial_parse.msgpack"
 _OUTPUT_TAIL: Final = 40
 _QUIET_ENV: Final = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
+_POLL_SECONDS: Final = 0.05
+
+#: Called in the calling thread with each record the capture process streams (``{"prelude_script": str}``,
+#: ``{"node": {...}}`` or ``{"stopped": reason}``) while dbt still runs.
+StreamRecord = Callable[[dict[str, Any]], None]
 
 
 def python_for(dbt_executable_path: Path | None) -> Path:
@@ -148,6 +153,52 @@ def _tail(path: Path) -> str:
     return "\n".join(lines[-_OUTPUT_TAIL:])
 
 
+class _StreamReader:
+    """Reads the complete JSON lines the capture process appended to its stream file since the last call."""
+
+    def __init__(self, path: Path, on_record: StreamRecord) -> None:
+        self._path = path
+        self._on_record = on_record
+        self._offset = 0
+        self._pending = b""
+
+    def poll(self) -> None:
+        try:
+            with self._path.open("rb") as handle:
+                handle.seek(self._offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return
+        self._offset += len(chunk)
+        *lines, self._pending = (self._pending + chunk).split(b"\n")
+        for line in lines:
+            if line.strip():
+                self._on_record(json.loads(line))
+
+
+def _wait(popen: subprocess.Popen[bytes], *, timeout: float | None, reader: _StreamReader | None, python: Path) -> None:
+    """Wait for the process, handing on streamed records meanwhile; kill it after ``timeout`` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        step = _POLL_SECONDS if reader is not None else None
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                popen.kill()
+                popen.wait()
+                raise subprocess.TimeoutExpired([str(python)], timeout or 0.0)
+            step = remaining if step is None else min(step, remaining)
+        try:
+            popen.wait(timeout=step)
+        except subprocess.TimeoutExpired:
+            if reader is not None:
+                reader.poll()
+            continue
+        if reader is not None:
+            reader.poll()
+        return
+
+
 def run_capture_process(
     *,
     python: Path,
@@ -155,8 +206,12 @@ def run_capture_process(
     env: Mapping[str, str] | None,
     run_dir: Path,
     timeout: float | None,
+    on_record: StreamRecord | None = None,
 ) -> CaptureProcess:
     """Run ``dbt <dbt_args>`` in capture mode under ``python``, in ``run_dir``; return its response.
+
+    With ``on_record``, the process streams each node the moment dbt finishes it, and ``on_record`` gets it (in
+    this thread) while dbt goes on; an exception from ``on_record`` stops the process and propagates.
 
     Raises:
         DbtInvocationError: The process did not finish in ``timeout`` seconds or wrote no response.
@@ -164,11 +219,13 @@ def run_capture_process(
     request_path = run_dir / "request.json"
     response_path = run_dir / "response.json"
     output_path = run_dir / "dbt-output.log"
+    stream_path = run_dir / "nodes.jsonl"
     external = Path(python) != Path(sys.executable)
     request = {
         "args": list(dbt_args),
         "response_path": str(response_path),
         "sqlglot_path": _sqlglot_path(run_dir) if external else None,
+        "stream_path": str(stream_path) if on_record is not None else None,
     }
     request_path.write_text(json.dumps(request), encoding="utf-8")
     child_env = dict(os.environ)
@@ -177,29 +234,34 @@ def run_capture_process(
         child_env.pop("PYTHONHOME", None)
     child_env.update(env or {})
     child_env.update(_QUIET_ENV)
+    reader = None if on_record is None else _StreamReader(stream_path, on_record)
     started = time.perf_counter()
     with output_path.open("wb") as output:
         try:
-            completed = subprocess.run(
+            popen = subprocess.Popen(
                 [str(python), str(CAPTURE_SCRIPT), str(request_path)],
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 env=child_env,
                 cwd=run_dir,
-                timeout=timeout,
-                check=False,
             )
+        except OSError as error:
+            raise DbtInvocationError(f"cannot start {python}: {error}", log_path=output_path) from error
+        try:
+            _wait(popen, timeout=timeout, reader=reader, python=python)
         except subprocess.TimeoutExpired as error:
             raise DbtInvocationError(
                 f"dbt did not finish rendering within {timeout} s (timeout=). Last output:\n{_tail(output_path)}",
                 log_path=output_path,
             ) from error
-        except OSError as error:
-            raise DbtInvocationError(f"cannot start {python}: {error}", log_path=output_path) from error
+        except BaseException:
+            popen.kill()
+            popen.wait()
+            raise
     elapsed = time.perf_counter() - started
     if not response_path.is_file():
         raise DbtInvocationError(
-            f"the dbt capture process ({python}) exited with status {completed.returncode} without a result. "
+            f"the dbt capture process ({python}) exited with status {popen.returncode} without a result. "
             f"Last output:\n{_tail(output_path)}",
             log_path=output_path,
         )

@@ -26,7 +26,7 @@ from rendering_support import (
     run_dbt_build,
 )
 
-from cosmos_remote.dbt import RenderResult, render_project
+from cosmos_remote.dbt import RenderedNode, RenderResult, render_project
 from cosmos_remote.testing import LocalGCP
 
 RUN1_VARS = {"orders_updated_before": "2018-02-15"}
@@ -51,6 +51,7 @@ class Runs:
     reference2: dict[str, TableContent]
     rendered2: dict[str, TableContent]
     refresh_output: str
+    streamed2: dict[str, tuple[RenderedNode, str]]
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,8 @@ def runs(local_gcp_session: LocalGCP, tmp_path_factory: pytest.TempPathFactory) 
     reference1, rendered1 = read_datasets(client, REFERENCE, IGNORED), read_datasets(client, RENDERED, IGNORED)
 
     run_dbt_build(dataset=REFERENCE, work=work / "reference2")
-    run2 = render_project(**common)
+    streamed2: dict[str, tuple[RenderedNode, str]] = {}
+    run2 = render_project(on_node=lambda node, prelude: streamed2.setdefault(node.unique_id, (node, prelude)), **common)
     tests2 = execute_rendered(client, run2)
     reference2, rendered2 = read_datasets(client, REFERENCE, IGNORED), read_datasets(client, RENDERED, IGNORED)
 
@@ -84,7 +86,17 @@ def runs(local_gcp_session: LocalGCP, tmp_path_factory: pytest.TempPathFactory) 
     )
     (refresh_output,) = (work / "refresh").glob("*/dbt-output.log")
     return Runs(
-        run1, run2, refresh, tests1, tests2, reference1, rendered1, reference2, rendered2, refresh_output.read_text()
+        run1,
+        run2,
+        refresh,
+        tests1,
+        tests2,
+        reference1,
+        rendered1,
+        reference2,
+        rendered2,
+        refresh_output.read_text(),
+        streamed2,
     )
 
 
@@ -96,6 +108,16 @@ def _assert_identical(reference: dict[str, TableContent], rendered: dict[str, Ta
         assert rendered[name].columns == reference[name].columns, name
         assert rendered[name].rows == reference[name].rows, name
         assert rendered[name].rows, f"{name} is empty: the comparison would prove nothing"
+
+
+def test_each_node_is_handed_on_while_dbt_runs_exactly_as_the_final_result(runs: Runs) -> None:
+    """What the setup task uploads while dbt renders the rest (merge path, hooks, seeds, snapshot, tests) is what
+    the final result says: the early uploads are reused, not redone."""
+    assert set(runs.streamed2) == set(runs.run2.nodes)
+    for unique_id, node in runs.run2.nodes.items():
+        streamed, prelude = runs.streamed2[unique_id]
+        assert streamed == node, unique_id
+        assert prelude == runs.run2.prelude_script
 
 
 def test_run1_every_relation_is_identical_to_dbt_build(runs: Runs) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from .adapter import CaptureAdapterContainer
 from .connections import ERROR_PREFIX
 from .sqlscan import is_blank, join_script
 from .state import EPILOGUE, PRELUDE, CaptureState, is_node_name
+from .stream import NodeStream
 
 __all__ = ["run_capture"]
 
@@ -67,22 +69,42 @@ def _describe(node: Any, state: CaptureState) -> dict[str, Any]:
     }
 
 
-def run_capture(args: list[str]) -> dict[str, Any]:
+def run_capture(args: list[str], *, stream_path: str | None = None) -> dict[str, Any]:
     """Invoke ``dbt <args>`` with the capturing adapter; return the JSON-able response.
 
     Args:
         args: The dbt command line, e.g. ``["build", "--project-dir", ...]``.
+        stream_path: A file to append each node's description to as soon as dbt finishes the node (see
+            :mod:`.stream`); ``None``: only the final response.
     """
     from dbt.adapters import factory
 
     state = CaptureState()
-    factory.FACTORY = CaptureAdapterContainer(state)  # process-scoped: this process runs exactly one invocation
+    container = CaptureAdapterContainer(state)
+    factory.FACTORY = container  # process-scoped: this process runs exactly one invocation
 
     from dbt.cli.main import dbtRunner
     from dbt.version import __version__ as dbt_version
 
+    def manifest() -> Any:
+        adapter = container.adapters.get("bigquery")
+        return None if adapter is None else adapter.get_macro_resolver()
+
+    stream = None
+    if stream_path is not None:
+        stream = NodeStream(
+            path=Path(stream_path),
+            state=state,
+            manifest=manifest,
+            describe=_describe,
+            prelude=lambda: join_script(_statements(state, PRELUDE)),
+        )
     started = time.perf_counter()
-    result = dbtRunner().invoke(args)
+    try:
+        result = dbtRunner(callbacks=[stream.on_event] if stream is not None else []).invoke(args)
+    finally:
+        if stream is not None:
+            stream.close()
     dbt_seconds = time.perf_counter() - started
 
     nodes: list[dict[str, Any]] = []
