@@ -88,7 +88,7 @@ def _default_run_id() -> str:
 def run_publish(args: argparse.Namespace, out: Output) -> int:
     """``cosmos-remote publish PROJECT_DIR --to ROOT [...]``."""
     from cosmos_remote.dbt import render_project
-    from cosmos_remote.operators._publish import node_artifacts
+    from cosmos_remote.operators._publish import node_artifact, node_artifacts
 
     project_dir = Path(args.project_dir).expanduser()
     profiles_dir = Path(args.profiles_dir).expanduser() if args.profiles_dir else default_profiles_dir(project_dir)
@@ -97,33 +97,35 @@ def run_publish(args: argparse.Namespace, out: Output) -> int:
         scope = RunScope(dag_id=args.dag_id, run_id=args.run_id or _default_run_id(), task_group=args.task_group)
     except ValueError as exc:
         raise CliError(ExitCode.USAGE, f"{exc}; pass a non-empty --dag-id / --run-id / --task-group") from exc
-    started = time.perf_counter()
-    with out.progress(f"rendering {project_dir} with dbt"):
-        result = render_project(
-            project_dir=project_dir,
-            profiles_dir=profiles_dir,
-            target=args.target,
-            select=args.select,
-            exclude=args.exclude,
-            vars=_vars(args.vars),
-            full_refresh=args.full_refresh,
-            dbt_executable_path=Path(args.dbt_executable) if args.dbt_executable else None,
-        )
-    render_seconds = time.perf_counter() - started
-    if not result.nodes:
-        raise CliError(
-            ExitCode.USAGE,
-            f"dbt rendered no node of {project_dir} (select={args.select}, exclude={args.exclude}); widen --select",
-        )
-    nodes = node_artifacts(result)
-    project_name = result.project_name or project_dir.resolve().name
-    started = time.perf_counter()
-    with out.progress(f"publishing {len(nodes)} nodes to {store.run_uri(scope=scope)}"):
-        try:
-            ref = store.publish(scope=scope, nodes=nodes, project_name=project_name, dbt_version=result.dbt_version)
-        except RunExistsError as exc:
-            raise CliError(ExitCode.USAGE, f"{exc} Pass another --run-id.") from exc
-    publish_seconds = time.perf_counter() - started
+    with store.begin_publish(scope=scope) as session:  # nodes go up while dbt renders the rest
+        started = time.perf_counter()
+        with out.progress(f"rendering {project_dir} with dbt, uploading each node as it is rendered"):
+            result = render_project(
+                project_dir=project_dir,
+                profiles_dir=profiles_dir,
+                target=args.target,
+                select=args.select,
+                exclude=args.exclude,
+                vars=_vars(args.vars),
+                full_refresh=args.full_refresh,
+                dbt_executable_path=Path(args.dbt_executable) if args.dbt_executable else None,
+                on_node=lambda node, prelude: session.add(node_artifact(node, prelude_script=prelude)),
+            )
+        render_seconds = time.perf_counter() - started
+        if not result.nodes:
+            raise CliError(
+                ExitCode.USAGE,
+                f"dbt rendered no node of {project_dir} (select={args.select}, exclude={args.exclude}); widen --select",
+            )
+        nodes = node_artifacts(result)
+        project_name = result.project_name or project_dir.resolve().name
+        started = time.perf_counter()
+        with out.progress(f"publishing {len(nodes)} nodes to {store.run_uri(scope=scope)}"):
+            try:
+                ref = session.commit(nodes=nodes, project_name=project_name, dbt_version=result.dbt_version)
+            except RunExistsError as exc:
+                raise CliError(ExitCode.USAGE, f"{exc} Pass another --run-id.") from exc
+        publish_seconds = time.perf_counter() - started
     size = sum(len(data) for node in nodes for data in node.encoded().values())
     if out.json_mode:
         out.emit_json(
@@ -144,7 +146,7 @@ def run_publish(args: argparse.Namespace, out: Output) -> int:
         out.write(ref.uri)
         out.note(
             f"published {len(nodes)} nodes of {project_name} ({human_bytes(size)}, dbt {result.dbt_version}): "
-            f"rendered in {render_seconds:.1f} s, uploaded in {publish_seconds:.1f} s; XCom value: "
+            f"rendered and uploaded in {render_seconds:.1f} s, committed {publish_seconds:.1f} s later; XCom value: "
             f"{json.dumps(ref.to_xcom())}",
             style="bold",
         )
