@@ -5,7 +5,7 @@ from __future__ import annotations
 from cosmos_remote.artifacts import NodeArtifact, Relation
 from cosmos_remote.dbt.results import RenderedNode, RenderResult
 
-__all__ = ["TEST_QUERY_FILE", "node_artifacts"]
+__all__ = ["TEST_QUERY_FILE", "node_artifact", "node_artifacts"]
 
 #: The file of a test node holding only its failure-count query (what the test operator runs).
 TEST_QUERY_FILE = "query"
@@ -27,24 +27,24 @@ def _files(node: RenderedNode, prelude: str) -> dict[str, str | bytes]:
     return files
 
 
-def node_artifacts(result: RenderResult) -> list[NodeArtifact]:
-    """One :class:`NodeArtifact` per rendered node, files laid out like dbt's ``target/run`` tree."""
-    artifacts = []
-    for node in result.nodes.values():
-        relation = Relation()
-        if node.relation is not None:
-            relation = Relation(
-                database=node.relation.database, schema=node.relation.schema, identifier=node.relation.identifier
-            )
-        artifacts.append(
-            NodeArtifact(
-                node_id=node.unique_id,
-                files=_files(node, result.prelude_script),
-                resource_type=node.resource_type,
-                package_name=node.package_name,
-                resource_path=node.resource_path,
-                materialization=node.materialization,
-                relation=relation,
-            )
+def node_artifact(node: RenderedNode, *, prelude_script: str) -> NodeArtifact:
+    """The :class:`NodeArtifact` of one rendered node, its files laid out like dbt's ``target/run`` tree."""
+    relation = Relation()
+    if node.relation is not None:
+        relation = Relation(
+            database=node.relation.database, schema=node.relation.schema, identifier=node.relation.identifier
         )
-    return artifacts
+    return NodeArtifact(
+        node_id=node.unique_id,
+        files=_files(node, prelude_script),
+        resource_type=node.resource_type,
+        package_name=node.package_name,
+        resource_path=node.resource_path,
+        materialization=node.materialization,
+        relation=relation,
+    )
+
+
+def node_artifacts(result: RenderResult) -> list[NodeArtifact]:
+    """One :class:`NodeArtifact` per rendered node of ``result``."""
+    return [node_artifact(node, prelude_script=result.prelude_script) for node in result.nodes.values()]

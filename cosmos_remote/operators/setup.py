@@ -65,11 +65,30 @@ class DbtSetupOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, str]:
         from cosmos_remote.artifacts import RunScope, TaskInstanceXCom, artifact_store
         from cosmos_remote.dbt.render import render_project
-        from cosmos_remote.operators._publish import node_artifacts
+        from cosmos_remote.operators._publish import node_artifact, node_artifacts
         from cosmos_remote.profiles import materialize_profile
 
         ti = context["ti"]
-        with tempfile.TemporaryDirectory(prefix="cosmos-remote-setup-") as work:
+        run_id = str(context["run_id"])
+        if ti.try_number > 1:
+            run_id = f"{run_id}.try{ti.try_number}"
+        store = artifact_store(
+            remote_target_path=self.execution_config.resolved_remote_target_path(),
+            conn_id=self.execution_config.resolved_remote_target_path_conn_id(),
+            xcom=TaskInstanceXCom(ti=ti, task_id=self.task_id),
+        )
+        scope = RunScope(dag_id=self.dag_id, run_id=run_id, task_group=self.scope_group)
+        streamed = 0
+
+        def upload_early(node: Any, prelude_script: str) -> None:
+            nonlocal streamed
+            session.add(node_artifact(node, prelude_script=prelude_script))
+            streamed += 1
+
+        with (
+            tempfile.TemporaryDirectory(prefix="cosmos-remote-setup-") as work,
+            store.begin_publish(scope=scope) as session,
+        ):
             profiles_dir = materialize_profile(self.profile_config, work_dir=Path(work) / "profile")
             started = time.perf_counter()
             result = render_project(
@@ -81,35 +100,29 @@ class DbtSetupOperator(BaseOperator):
                 vars=dict(self.project_config.dbt_vars),
                 full_refresh=self._full_refresh(),
                 dbt_executable_path=Path(exe) if (exe := self.execution_config.dbt_executable_path) else None,
+                on_node=upload_early,
             )
             dbt_seconds = time.perf_counter() - started
-        missing = sorted(set(self.nodes) - set(result.nodes))
-        if missing:
-            raise AirflowException(
-                f"dbt rendered no script for {len(missing)} node(s) this DAG has tasks for: {missing[:10]}. "
-                "The project changed since the DAG was parsed (re-parse it), or the selection differs."
+            missing = sorted(set(self.nodes) - set(result.nodes))
+            if missing:
+                raise AirflowException(
+                    f"dbt rendered no script for {len(missing)} node(s) this DAG has tasks for: {missing[:10]}. "
+                    "The project changed since the DAG was parsed (re-parse it), or the selection differs."
+                )
+            started = time.perf_counter()
+            ref = session.commit(
+                nodes=node_artifacts(result),
+                project_name=result.project_name,
+                dbt_version=result.dbt_version,
             )
-        run_id = str(context["run_id"])
-        if ti.try_number > 1:
-            run_id = f"{run_id}.try{ti.try_number}"
-        store = artifact_store(
-            remote_target_path=self.execution_config.resolved_remote_target_path(),
-            conn_id=self.execution_config.resolved_remote_target_path_conn_id(),
-            xcom=TaskInstanceXCom(ti=ti, task_id=self.task_id),
-        )
-        started = time.perf_counter()
-        ref = store.publish(
-            scope=RunScope(dag_id=self.dag_id, run_id=run_id, task_group=self.scope_group),
-            nodes=node_artifacts(result),
-            project_name=result.project_name,
-            dbt_version=result.dbt_version,
-        )
-        publish_seconds = time.perf_counter() - started
+            publish_seconds = time.perf_counter() - started
         self.log.info(
-            "Rendered %d nodes with dbt %s in %.1f s, published to %s in %.2f s",
+            "Rendered %d nodes with dbt %s in %.1f s (uploading %d of them meanwhile), published to %s in %.2f s "
+            "after dbt finished",
             len(result.nodes),
             result.dbt_version,
             dbt_seconds,
+            streamed,
             ref.uri,
             publish_seconds,
         )

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cosmos_remote.artifacts import ArtifactRef, FsspecArtifactStore
 from cosmos_remote.testing import LocalGCP
 from cosmos_remote.testing.airflow import load_dag
 
@@ -107,6 +108,12 @@ def test_dbt_dag_matches_plain_dbt_build(
     assert len(job_tasks) == 18
     assert all(summaries[t]["deferred"] for t in job_tasks), "every model/seed/snapshot/test task deferred"
     assert summaries["customers.run"]["relation"] == f"{gcp.project}.example_dag_marts.dim_customers"
+    # the setup task uploaded while dbt rendered, then committed: the run holds exactly what its index lists
+    store = FsspecArtifactStore(root=gcp.remote_target_path, storage_options={"token": "anon"})
+    ref = ArtifactRef.from_xcom(summaries["dbt_setup"])
+    report = store.verify(ref=ref)
+    assert report.ok, report.problems
+    assert report.files_checked == sum(len(node.files) for node in store.read_index(ref=ref).nodes.values())
     _dbt_build(gcp, "reference", example_project, example_profiles)
     built, reference = _tables(gcp, "example_dag"), _tables(gcp, "reference")
     assert "_marts.dim_customers" in reference

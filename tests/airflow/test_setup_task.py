@@ -1,0 +1,91 @@
+"""The setup task in a real ``dag.test()``: when dbt fails on one node after others were rendered (and uploaded
+while dbt went on), the task fails naming that node, and nothing stays under the run prefix: no index, no files."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from cosmos_remote.testing import LocalGCP
+from cosmos_remote.testing.airflow import load_dag
+
+PROFILES = """probe:
+  target: dev
+  outputs:
+    dev:
+      type: bigquery
+      method: oauth-secrets
+      token: dummy
+      project: "{{ env_var('COSMOS_REMOTE_BQ_PROJECT') }}"
+      dataset: setup_failure
+      api_endpoint: "{{ env_var('COSMOS_REMOTE_BQ_ENDPOINT') }}"
+      location: US
+      threads: 1
+      job_retries: 0
+"""
+
+DAG_FILE = """
+# an Airflow DAG file (the DagBag reads only files that say so)
+from pathlib import Path
+
+import pendulum
+
+from cosmos_remote import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig
+
+PROJECT = Path({project!r})
+dag = DbtDag(
+    dag_id="setup_failure",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    project_config=ProjectConfig(dbt_project_path=PROJECT),
+    profile_config=ProfileConfig(
+        profile_name="probe", target_name="dev", profiles_yml_filepath=PROJECT / "profiles.yml",
+        conn_id="google_cloud_default",
+    ),
+    execution_config=ExecutionConfig(remote_target_path={root!r}, remote_target_path_conn_id="google_cloud_default"),
+)
+"""
+
+
+def _project(root: Path) -> Path:
+    files = {
+        "dbt_project.yml": "name: probe\nversion: '1.0'\nconfig-version: 2\nprofile: probe\n",
+        "profiles.yml": PROFILES,
+        **{f"models/upstream_{i}.sql": f"select {i} as id" for i in range(4)},
+        # renders fine at parse time; fails when dbt compiles it for the run, after its upstream models
+        "models/broken.sql": textwrap.dedent(
+            """
+            {% if execute %}{{ exceptions.raise_compiler_error("broken on purpose") }}{% endif %}
+            select * from {{ ref('upstream_0') }} join {{ ref('upstream_1') }} using (id)
+            join {{ ref('upstream_2') }} using (id) join {{ ref('upstream_3') }} using (id)
+            """
+        ),
+    }
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def test_a_failing_render_fails_the_setup_task_and_leaves_nothing_under_the_run_prefix(
+    gcp: LocalGCP, airflow_dags_folder: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    gcp.create_dataset("setup_failure")
+    project = _project(tmp_path / "probe")
+    root = f"{gcp.remote_target_path}/setup-failure"
+    (airflow_dags_folder / "setup_failure.py").write_text(DAG_FILE.format(project=str(project), root=root))
+    dag_run = load_dag(airflow_dags_folder, "setup_failure").test()
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert dag_run.state == "failed"
+    assert states["dbt_setup"] == "failed"
+    assert {state for task, state in states.items() if task != "dbt_setup"} == {"upstream_failed"}
+    output = "".join(capfd.readouterr())  # dag.test() logs the task's error to the console
+    assert "model.probe.broken" in output
+    assert "broken on purpose" in output
+    import fsspec
+
+    fs = fsspec.filesystem("gs", token="anon", endpoint_url=gcp.gcs_endpoint, skip_instance_cache=True)
+    assert fs.find(root.removeprefix("gs://")) == []
