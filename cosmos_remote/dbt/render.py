@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -24,6 +25,8 @@ from cosmos_remote.dbt.runner import (
 )
 
 __all__ = ["NodeRendered", "render_project"]
+
+log = logging.getLogger("cosmos_remote.dbt")
 
 #: Gets each node as soon as dbt finished rendering it, with the run-level script known at that time (what the
 #: final :attr:`RenderResult.prelude_script` will be, unless dbt adds run-level statements later).
@@ -149,6 +152,11 @@ class _Relay:
             self._prelude = str(record["prelude_script"])
         elif "node" in record and self._prelude is not None:
             self._on_node(_node(record["node"], self._project_dir), self._prelude)
+        elif "stopped" in record:
+            log.warning(
+                "dbt stopped handing on rendered nodes early (%s); the rest is published when dbt is done",
+                record["stopped"],
+            )
 
 
 def render_project(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from rendering_support import bigquery_client
@@ -20,6 +22,8 @@ from cosmos_remote.dbt._capture.sqlscan import (
     join_script,
     parse,
 )
+from cosmos_remote.dbt._capture.state import CaptureState
+from cosmos_remote.dbt._capture.stream import NodeStream
 from cosmos_remote.dbt.runner import python_for
 from cosmos_remote.testing import LocalGCP
 
@@ -214,3 +218,70 @@ def test_python_for_reads_the_dbt_scripts_interpreter(tmp_path: Path) -> None:
     dbt.write_text(f"#!{sys.executable}\n", encoding="utf-8")
     assert python_for(dbt) == Path(sys.executable)
     assert python_for(None) == Path(sys.executable)
+
+
+# -- stream ----------------------------------------------------------------------------------------------------------
+def _event(name: str, unique_id: str = "model.p.a", status: str = "success") -> SimpleNamespace:
+    return SimpleNamespace(
+        info=SimpleNamespace(name=name),
+        data=SimpleNamespace(node_info=SimpleNamespace(unique_id=unique_id), run_result=SimpleNamespace(status=status)),
+    )
+
+
+def test_the_node_stream_writes_the_prelude_once_then_finished_nodes(tmp_path: Path) -> None:
+    nodes = {
+        "model.p.a": SimpleNamespace(unique_id="model.p.a"),
+        "model.p.eph": SimpleNamespace(unique_id="model.p.eph", is_ephemeral_model=True),
+    }
+    path = tmp_path / "nodes.jsonl"
+    stream = NodeStream(
+        path=path,
+        state=CaptureState(),
+        manifest=lambda: SimpleNamespace(nodes=nodes),
+        describe=lambda node, state: {"unique_id": node.unique_id},
+        prelude=lambda: "create schema if not exists `p`.`d`",
+    )
+    for event in (
+        _event("NodeStart"),
+        _event("NodeFinished"),
+        _event("NodeFinished", unique_id="model.p.eph"),  # inlined into its dependants: dbt reports no result
+        _event("NodeFinished", unique_id="model.p.failed", status="error"),
+        _event("NodeFinished", unique_id="on-run-start.p.hook"),  # not a node
+    ):
+        stream.on_event(event)
+    stream.close()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert records == [
+        {"prelude_script": "create schema if not exists `p`.`d`"},
+        {"node": {"unique_id": "model.p.a", "status": "success"}},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("event", "describe_error", "reason"),
+    [
+        (SimpleNamespace(), None, "AttributeError"),  # a message of another shape (another dbt version)
+        (_event("NodeFinished"), RuntimeError("cannot describe"), "RuntimeError: cannot describe"),
+    ],
+)
+def test_the_node_stream_never_raises_into_dbt_and_says_why_it_stopped(
+    tmp_path: Path, event: object, describe_error: Exception | None, reason: str
+) -> None:
+    def describe(node: object, state: object) -> dict[str, object]:
+        if describe_error is not None:
+            raise describe_error
+        return {"unique_id": "model.p.a"}
+
+    path = tmp_path / "nodes.jsonl"
+    stream = NodeStream(
+        path=path,
+        state=CaptureState(),
+        manifest=lambda: SimpleNamespace(nodes={"model.p.a": SimpleNamespace(unique_id="model.p.a")}),
+        describe=describe,
+        prelude=lambda: "",
+    )
+    stream.on_event(event)
+    stream.on_event(_event("NodeFinished"))  # after a failure the stream stays stopped
+    stream.close()
+    (record,) = [json.loads(line) for line in path.read_text().splitlines()]
+    assert record["stopped"].startswith(reason)

@@ -11,5 +11,6 @@ relative imports only.
 * :mod:`.state` -- the per-invocation recorder shared by every dbt thread.
 * :mod:`.connections` -- the capturing connection manager: every SQL statement, read or captured.
 * :mod:`.adapter` -- the capturing adapter (metadata reads, API writes as SQL) and the container that registers it.
+* :mod:`.stream` -- hands each finished node to the parent while dbt runs (a ``dbtRunner`` callback).
 * :mod:`.invoke` -- runs ``dbtRunner`` and writes the response file the parent process reads.
 """

@@ -60,9 +60,11 @@ class NodeStream:
 
     def on_event(self, message: Any) -> None:
         """A ``dbtRunner`` callback; acts on ``NodeFinished`` only."""
-        if self._broken or message.info.name != "NodeFinished":
+        if self._broken:
             return
         try:
+            if message.info.name != "NodeFinished":
+                return
             unique_id = str(message.data.node_info.unique_id)
             status = str(message.data.run_result.status)
             if not is_node_name(unique_id) or status in _FAILED:
