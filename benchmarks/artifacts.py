@@ -26,7 +26,6 @@ Run: ``python -m benchmarks artifacts`` (or ``python -m benchmarks.artifacts``).
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import random
@@ -38,7 +37,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks._common import machine_info
+from benchmarks._common import machine_info, write_results
 from cosmos_remote.artifacts import ArtifactRef, FsspecArtifactStore, NodeArtifact, RunScope
 
 REQUEST_DELAY: Final = 0.05
@@ -288,9 +287,7 @@ def main() -> None:
     logging.getLogger("cosmos_remote.artifacts").setLevel(logging.WARNING)
     result = run()
     print_table(result)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {RESULTS}")
+    write_results(RESULTS, result)
 
 
 if __name__ == "__main__":

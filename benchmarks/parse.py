@@ -54,6 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from benchmarks._common import write_results
+
 SIZES: Final = (100, 1_000, 5_000)
 # Fresh processes, and warm constructions in the first of them, per size (medians are reported). At 5,000 models a
 # construction costs ~12-20 s of CPU and the import is a small share of a fresh process: fewer runs there keep the
@@ -687,13 +689,6 @@ def print_hotspots(profile: dict[str, Any]) -> None:
 # ---------------------------------------------------------------- main
 
 
-def _write(results: dict[str, Any]) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, RESULTS)
-
-
 def _method() -> dict[str, Any]:
     return {
         "manifests": "generated dbt projects parsed by the real `dbt parse` (.venv); both tools read the same file",
@@ -835,8 +830,8 @@ def main() -> None:
         "environment": env,
         "total_s": round(time.perf_counter() - started, 1),
     }
-    _write(results)
-    print(f"wrote {os.path.relpath(RESULTS, REPO)} (benchmark took {results['total_s']} s)")
+    write_results(RESULTS, results)
+    print(f"(benchmark took {results['total_s']} s)")
 
 
 if __name__ == "__main__":

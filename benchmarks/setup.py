@@ -24,7 +24,6 @@ Run: ``python -m benchmarks setup`` (writes ``benchmarks/results/setup.json``).
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -35,12 +34,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks._common import machine_info
+from benchmarks._common import machine_info, write_results
 from cosmos_remote.artifacts import FsspecArtifactStore, RunScope
 from cosmos_remote.dbt import RenderedNode, RenderResult, render_project
 from cosmos_remote.dbt.render import NodeRendered
 from cosmos_remote.operators._publish import node_artifact, node_artifacts
-from cosmos_remote.testing import LocalGCP, local_gcp
+from cosmos_remote.testing import LocalGCP, emulator_profiles_yml, local_gcp
 
 __all__ = ["main"]
 
@@ -51,21 +50,6 @@ RESULTS: Final = Path(__file__).resolve().parent / "results" / "setup.json"
 ROUNDS: Final = 3
 CHAINS: Final = 10
 CHAIN_LENGTH: Final = 100
-
-_PROFILE: Final = """bench:
-  target: dev
-  outputs:
-    dev:
-      type: bigquery
-      method: oauth-secrets
-      token: dummy
-      project: "{{ env_var('COSMOS_REMOTE_BQ_PROJECT') }}"
-      dataset: "{{ env_var('COSMOS_REMOTE_BQ_DATASET') }}"
-      api_endpoint: "{{ env_var('COSMOS_REMOTE_BQ_ENDPOINT') }}"
-      location: US
-      threads: 4
-      job_retries: 0
-"""
 
 
 @dataclass(frozen=True)
@@ -119,7 +103,7 @@ def generate_project(root: Path) -> Path:
         "name: bench\nversion: '1.0'\nconfig-version: 2\nprofile: bench\nmodels:\n  bench:\n    +materialized: view\n",
         encoding="utf-8",
     )
-    (root / "profiles.yml").write_text(_PROFILE, encoding="utf-8")
+    (root / "profiles.yml").write_text(emulator_profiles_yml("bench"), encoding="utf-8")
     (root / "seeds" / "customers.csv").write_text(
         "id,name,segment\n" + "".join(f"{i},customer {i},{'abc'[i % 3]}\n" for i in range(200)), encoding="utf-8"
     )
@@ -324,21 +308,13 @@ def main() -> None:
         results = [measure_project("jaffle_shop", EXAMPLE_PROJECT, EXAMPLE_PROFILES, "bench_jaffle", work, gcp)]
         generated = generate_project(work / "generated")
         gcp.create_dataset("bench_generated")
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import bigquery
-
-        client = bigquery.Client(
-            project=gcp.project,
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-            client_options={"api_endpoint": gcp.bigquery_endpoint},
-        )
+        client = gcp.bigquery_client()
         client.query(
             f"create or replace table `{gcp.project}`.`bench_generated`.`events` as "
             "select 1 as id, 'click' as kind union all select 2, 'view'"
         ).result()
         results.append(measure_project("generated", generated, generated, "bench_generated", work, gcp))
     print_table(results)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
     payload: dict[str, Any] = {
         "benchmark": "setup",
         "unit": "seconds",
@@ -346,8 +322,7 @@ def main() -> None:
         "machine": machine_info(load_before=load_before),
         "projects": [asdict(item) for item in results],
     }
-    RESULTS.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    write_results(RESULTS, payload)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ Run: ``make bench BENCH=slots`` (or ``python -m benchmarks slots``). Writes ``be
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import statistics
@@ -39,7 +38,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from benchmarks._common import machine_info
+from benchmarks._common import machine_info, write_results
 from cosmos_remote.testing import LocalGCP, local_gcp
 from cosmos_remote.testing.airflow_cluster import AirflowCluster, airflow_cluster
 
@@ -256,9 +255,7 @@ def main() -> None:
     """Run the benchmark, print the table, write benchmarks/results/slots.json."""
     result = run()
     print_table(result)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {RESULTS}")
+    write_results(RESULTS, result)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,14 @@ class FsspecPublishSession:
         self._settled: dict[str, tuple[str, Any]] | None = None
         self._written: set[str] = set()  # relative paths this session's uploads created and nobody removed yet
         self._committed = False
+        self._prefix: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """The run prefix as a filesystem path (resolving it builds the filesystem on first use)."""
+        if self._prefix is None:
+            self._prefix = self._store._path(self.uri)
+        return self._prefix
 
     # -- before the commit -------------------------------------------------------------------------------------
 
@@ -68,13 +76,12 @@ class FsspecPublishSession:
         with self._lock:
             if self._finished:
                 raise RuntimeError(f"the publish of {self.uri!r} is already committed or aborted")
-            prefix = self._store._path(self.uri)
             if self._marker is None:
-                self._marker = self._submit(f"{prefix}/{MARKER_NAME}", run_marker(self._scope))
+                self._marker = self._submit(f"{self.prefix}/{MARKER_NAME}", run_marker(self._scope))
             for name, relative in planned.items():
                 if relative not in self._uploads:
                     data = contents[name]
-                    self._uploads[relative] = (sha256_hex(data), self._submit(f"{prefix}/{relative}", data))
+                    self._uploads[relative] = (sha256_hex(data), self._submit(f"{self.prefix}/{relative}", data))
 
     def _submit(self, path: str, data: bytes) -> Future[Any]:
         fs = self._store.fs
@@ -123,17 +130,15 @@ class FsspecPublishSession:
         """Publish exactly ``nodes``; see :meth:`FsspecArtifactStore.publish` for the guarantees and errors."""
         prepared = prepare_run(scope=self._scope, nodes=nodes, project_name=project_name, dbt_version=dbt_version)
         outcomes = self._settle()
-        uploaded = {relative for relative, (_, outcome) in outcomes.items() if outcome is None}
         reusable = {
             relative
-            for relative in uploaded
+            for relative in self._written
             if relative in prepared.files and outcomes[relative][0] == sha256_hex(prepared.files[relative])
         }
-        prefix = self._store._path(self.uri)
-        index_path = f"{prefix}/{INDEX_NAME}"
-        payload = {f"{prefix}/{rel}": data for rel, data in prepared.files.items() if rel not in reusable}
-        if MARKER_NAME not in uploaded:
-            payload[f"{prefix}/{MARKER_NAME}"] = prepared.marker
+        index_path = f"{self.prefix}/{INDEX_NAME}"
+        payload = {f"{self.prefix}/{rel}": data for rel, data in prepared.files.items() if rel not in reusable}
+        if MARKER_NAME not in self._written:
+            payload[f"{self.prefix}/{MARKER_NAME}"] = prepared.marker
         total = len(prepared.files) + 1
         log.info(
             "publishing %d files (%d bytes) of %d nodes to %s; %d uploaded while the nodes were rendered",
@@ -229,10 +234,8 @@ class FsspecPublishSession:
         with self._lock:
             doomed = sorted(self._written - keep)
             self._written -= set(doomed)
-        if not doomed:
-            return
-        prefix = self._store._path(self.uri)
-        self._remove([f"{prefix}/{relative}" for relative in doomed], why=why)
+        if doomed:
+            self._remove([f"{self.prefix}/{relative}" for relative in doomed], why=why)
 
     def _remove(self, paths: list[str], *, why: str) -> None:
         if not paths:

@@ -139,7 +139,7 @@ def _raise_for(response: Mapping[str, Any], output_path: Path) -> None:
     )
 
 
-class _Relay:
+class _StreamedNodes:
     """Turns streamed records into :data:`NodeRendered` calls."""
 
     def __init__(self, on_node: NodeRendered, project_dir: Path) -> None:
@@ -261,7 +261,7 @@ def render_project(
             env=env,
             run_dir=run_dir,
             timeout=timeout,
-            on_record=None if on_node is None else _Relay(on_node, project),
+            on_record=None if on_node is None else _StreamedNodes(on_node, project),
         )
         response = process.response
         if not response.get("ok"):

@@ -2,7 +2,8 @@
 
 :func:`local_gcp` starts both emulators on free loopback ports and points gcsfs, google-cloud-bigquery, the Airflow
 Google provider, cosmos_remote's hooks and dbt at them; :mod:`cosmos_remote.testing.pytest_plugin` wraps it in pytest
-fixtures. It needs the ``testing`` extra: ``pip install 'cosmos-remote[testing]'``.
+fixtures, and :func:`emulator_profiles_yml` writes a dbt profile for the emulator. It needs the ``testing`` extra:
+``pip install 'cosmos-remote[testing]'``.
 
 Example:
     >>> from cosmos_remote.testing import local_gcp
@@ -12,7 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from cosmos_remote.testing._dbt_profile import emulator_profiles_yml
 from cosmos_remote.testing._local_gcp import LocalGCP, local_gcp
 from cosmos_remote.testing._process import EmulatorError
 
-__all__ = ["EmulatorError", "LocalGCP", "local_gcp"]
+__all__ = ["EmulatorError", "LocalGCP", "emulator_profiles_yml", "local_gcp"]

@@ -6,25 +6,11 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import fsspec
 import pytest
 
-from cosmos_remote.testing import LocalGCP
+from cosmos_remote.testing import LocalGCP, emulator_profiles_yml
 from cosmos_remote.testing.airflow import load_dag
-
-PROFILES = """probe:
-  target: dev
-  outputs:
-    dev:
-      type: bigquery
-      method: oauth-secrets
-      token: dummy
-      project: "{{ env_var('COSMOS_REMOTE_BQ_PROJECT') }}"
-      dataset: setup_failure
-      api_endpoint: "{{ env_var('COSMOS_REMOTE_BQ_ENDPOINT') }}"
-      location: US
-      threads: 1
-      job_retries: 0
-"""
 
 DAG_FILE = """
 # an Airflow DAG file (the DagBag reads only files that say so)
@@ -52,7 +38,7 @@ dag = DbtDag(
 def _project(root: Path) -> Path:
     files = {
         "dbt_project.yml": "name: probe\nversion: '1.0'\nconfig-version: 2\nprofile: probe\n",
-        "profiles.yml": PROFILES,
+        "profiles.yml": emulator_profiles_yml("probe", dataset="setup_failure", threads=1),
         **{f"models/upstream_{i}.sql": f"select {i} as id" for i in range(4)},
         # renders fine at parse time; fails when dbt compiles it for the run, after its upstream models
         "models/broken.sql": textwrap.dedent(
@@ -85,7 +71,5 @@ def test_a_failing_render_fails_the_setup_task_and_leaves_nothing_under_the_run_
     output = "".join(capfd.readouterr())  # dag.test() logs the task's error to the console
     assert "model.probe.broken" in output
     assert "broken on purpose" in output
-    import fsspec
-
     fs = fsspec.filesystem("gs", token="anon", endpoint_url=gcp.gcs_endpoint, skip_instance_cache=True)
     assert fs.find(root.removeprefix("gs://")) == []

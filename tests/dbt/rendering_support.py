@@ -16,7 +16,7 @@ import google.auth.credentials
 from google.cloud import bigquery
 
 from cosmos_remote.dbt import RenderResult
-from cosmos_remote.testing import LocalGCP
+from cosmos_remote.testing import LocalGCP, emulator_profiles_yml
 
 REPO: Final = Path(__file__).resolve().parents[2]
 EXAMPLE_PROJECT: Final = REPO / "examples" / "dbt" / "jaffle_shop"
@@ -142,23 +142,7 @@ def write_project(root: Path, files: Mapping[str, str], *, name: str = "probe", 
     (root / "dbt_project.yml").write_text(
         f"name: {name}\nversion: '1.0'\nconfig-version: 2\nprofile: {name}\n{extra_config}", encoding="utf-8"
     )
-    (root / "profiles.yml").write_text(
-        f"""{name}:
-  target: dev
-  outputs:
-    dev:
-      type: bigquery
-      method: oauth-secrets
-      token: dummy
-      project: "{{{{ env_var('COSMOS_REMOTE_BQ_PROJECT') }}}}"
-      dataset: "{{{{ env_var('COSMOS_REMOTE_BQ_DATASET') }}}}"
-      api_endpoint: "{{{{ env_var('COSMOS_REMOTE_BQ_ENDPOINT') }}}}"
-      location: US
-      threads: 2
-      job_retries: 0
-""",
-        encoding="utf-8",
-    )
+    (root / "profiles.yml").write_text(emulator_profiles_yml(name, threads=2), encoding="utf-8")
     for relative, text in files.items():
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,12 +9,10 @@ from typing import Any
 from .adapter import CaptureAdapterContainer
 from .connections import ERROR_PREFIX
 from .sqlscan import is_blank, join_script
-from .state import EPILOGUE, PRELUDE, CaptureState, is_node_name
+from .state import EPILOGUE, FAILED_STATUSES, PRELUDE, CaptureState, is_node_name
 from .stream import NodeStream
 
 __all__ = ["run_capture"]
-
-_FAILED: frozenset[str] = frozenset({"error", "fail", "runtime error"})
 
 
 def _text(value: Any) -> str | None:
@@ -112,11 +110,11 @@ def run_capture(args: list[str], *, stream_path: str | None = None) -> dict[str,
     for node_result in getattr(result.result, "results", None) or []:
         node = node_result.node
         if not is_node_name(node.unique_id):
-            if _text(node_result.status) in _FAILED:
+            if _text(node_result.status) in FAILED_STATUSES:
                 errors.append({"unique_id": str(node.unique_id), "message": str(node_result.message), "kind": "dbt"})
             continue
         status = _text(node_result.status) or ""
-        if status in _FAILED:
+        if status in FAILED_STATUSES:
             message = str(node_result.message or "")
             capture_error = state.errors.get(node.unique_id)
             kind = "capture" if capture_error is not None or ERROR_PREFIX in message else "dbt"

@@ -16,12 +16,15 @@ from .errors import CaptureError
 from .registry import DROPPED, MODIFIED, VIEW, Registry, RelationState
 from .sqlscan import RelKey
 
-__all__ = ["EPILOGUE", "PRELUDE", "CaptureState", "is_node_name"]
+__all__ = ["EPILOGUE", "FAILED_STATUSES", "PRELUDE", "CaptureState", "is_node_name"]
 
 #: statements made before any node (schema creation, on-run-start hooks).
 PRELUDE: Final = "__prelude__"
 #: statements made after every node (on-run-end hooks).
 EPILOGUE: Final = "__epilogue__"
+
+#: dbt node statuses that fail a render.
+FAILED_STATUSES: Final = frozenset({"error", "fail", "runtime error"})
 
 _NODE_NAME: Final = re.compile(r"^(model|seed|snapshot|test|function|unit_test|analysis)\.")
 

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .state import CaptureState, is_node_name
+from .state import FAILED_STATUSES, CaptureState, is_node_name
 
 __all__ = ["NodeStream"]
 
-_FAILED: frozenset[str] = frozenset({"error", "fail", "runtime error", "skipped"})
+_NOT_RENDERED: frozenset[str] = FAILED_STATUSES | {"skipped"}
 
 Describe = Callable[[Any, CaptureState], dict[str, Any]]
 
@@ -67,7 +67,7 @@ class NodeStream:
                 return
             unique_id = str(message.data.node_info.unique_id)
             status = str(message.data.run_result.status)
-            if not is_node_name(unique_id) or status in _FAILED:
+            if not is_node_name(unique_id) or status in _NOT_RENDERED:
                 return
             manifest = self._manifest()
             node = None if manifest is None else manifest.nodes.get(unique_id)
