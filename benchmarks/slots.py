@@ -65,7 +65,8 @@ DAG_TEMPLATE: Final = textwrap.dedent(
     from cosmos_remote.config import ProfileConfig
     from cosmos_remote.dbt.manifest import DbtNode, Relation
     from cosmos_remote.hooks.bigquery import BigQueryHook
-    from cosmos_remote.operators._artifacts import ArtifactSource
+    from cosmos_remote.artifacts.factory import StoreChoice
+    from cosmos_remote.operators._artifacts import ArtifactSource, store_reference
     from cosmos_remote.operators.bigquery import DbtRunBigQueryOperator
     from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator
 
@@ -73,7 +74,7 @@ DAG_TEMPLATE: Final = textwrap.dedent(
     MODELS = {models!r}
     PROFILE = ProfileConfig(profile_name="p", target_name="dev", conn_id="google_cloud_default", dataset=DATASET,
                             project=PROJECT, location="US")
-    ARTIFACTS = ArtifactSource(setup_task_id="publish", remote_target_path=ROOT, conn_id="google_cloud_default")
+    ARTIFACTS = ArtifactSource(setup_task_id="publish")
 
 
     class BlockingDbtRun(DbtRunBigQueryOperator):
@@ -99,7 +100,8 @@ DAG_TEMPLATE: Final = textwrap.dedent(
                               files={{"script": f"create or replace table `{{DATASET}}.{{m}}` as select 1 as id"}})
                  for m in MODELS]
         scope = RunScope(dag_id=context["dag"].dag_id, run_id=context["run_id"])
-        return store.publish(scope=scope, nodes=nodes, project_name="bench", dbt_version="1.11").to_xcom()
+        ref = store.publish(scope=scope, nodes=nodes, project_name="bench", dbt_version="1.11")
+        return store_reference(ref, StoreChoice(ROOT, "google_cloud_default" if ROOT else None, "test DAG"))
 
 
     with DAG({dag_id!r}, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), max_active_tasks=64):

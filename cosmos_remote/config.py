@@ -1,18 +1,31 @@
 """The configuration a DAG author passes to :class:`~cosmos_remote.DbtDag` / :class:`~cosmos_remote.DbtTaskGroup`.
 
 Every config validates itself at construction (DAG parse time) without touching the network or a connection, and
-says which field is wrong and how to fix it. Names follow astronomer-cosmos where the meaning is the same, so that
-switching is a change of imports.
+says which field is wrong and how to fix it. Each class takes astronomer-cosmos's arguments in Cosmos's positional
+order, so that switching is a change of imports: what each Cosmos argument does here is in
+:mod:`cosmos_remote.compat` (ignored ones are warned about once per DAG, refused ones raise :class:`ConfigError`).
 """
 
 from __future__ import annotations
 
-import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
+
+from cosmos_remote.compat import Notice, ignored_notice, refusal
+from cosmos_remote.constants import (
+    ExecutionMode,
+    InvocationMode,
+    LoadMode,
+    SeedRenderingBehavior,
+    SourceRenderingBehavior,
+    TestBehavior,
+    TestIndirectSelection,
+)
+from cosmos_remote.errors import ConfigError
+from cosmos_remote.profile_config import ProfileConfig
 
 __all__ = [
     "ConfigError",
@@ -22,245 +35,242 @@ __all__ = [
     "ProjectConfig",
     "RenderConfig",
     "TestBehavior",
-    "airflow_setting",
 ]
 
-_SECTION: Final = "cosmos_remote"
+
+def _ignored(owner: str, given: Mapping[str, bool]) -> tuple[Notice, ...]:
+    """Notices for the ignored arguments that were given a value other than Cosmos's default."""
+    return tuple(ignored_notice(owner, name) for name, differs in given.items() if differs)
 
 
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field and the fix."""
+def _executable(value: Path | str | None, parameter: str) -> Path | None:
+    """A dbt executable: a path, or a name found on PATH."""
+    if value is None or value == "":
+        return None
+    path = Path(value)
+    if path.is_file():
+        return path
+    found = shutil.which(str(value)) if len(path.parts) == 1 else None
+    if found:
+        return Path(found)
+    raise ConfigError(f"{parameter}: {str(value)!r} does not exist; give the path of the dbt of another environment.")
 
 
-class ExecutionMode(StrEnum):
-    """How dbt nodes run. cosmos_remote implements ``AIRFLOW_ASYNC``: one deferrable warehouse job per node."""
-
-    AIRFLOW_ASYNC = "airflow_async"
-
-
-class TestBehavior(StrEnum):
-    """Where a model's dbt tests run."""
-
-    __test__ = False  # not a pytest test class
-
-    AFTER_EACH = "after_each"
-    """One test task per tested model, right after it (``stg_orders.test``)."""
-    AFTER_ALL = "after_all"
-    """All tests at the end, in one task group, after every model."""
-    NONE = "none"
-    """No test tasks."""
-
-
-def airflow_setting(name: str) -> str | None:
-    """A ``[cosmos_remote]`` setting from Airflow's config (or ``AIRFLOW__COSMOS_REMOTE__<NAME>``), read now."""
-    env = os.environ.get(f"AIRFLOW__{_SECTION.upper()}__{name.upper()}")
-    if env is not None:
-        return env or None
-    from airflow.configuration import conf
-
-    value = conf.get(_SECTION, name, fallback=None)
-    return str(value) if value else None
-
-
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class ProjectConfig:
-    """Where the dbt project is.
+    """Where the dbt project is. Takes Cosmos's arguments in Cosmos's order (``ProjectConfig(path)`` works).
 
     Args:
-        dbt_project_path: The folder holding ``dbt_project.yml``. May be read-only: nothing is written into it.
-        manifest_path: A prebuilt ``manifest.json`` (from ``dbt parse`` in CI). Without it, ``dbt parse`` runs once at
-            DAG parse time and its result is cached by the project's content hash.
-        project_name: Overrides the name read from ``dbt_project.yml`` (used in artifact paths and task ids).
+        dbt_project_path: The folder holding ``dbt_project.yml``. May be read-only: nothing is written into it. May be
+            given as ``RenderConfig.dbt_project_path`` / ``ExecutionConfig.dbt_project_path`` instead.
+        install_dbt_deps: When the project declares packages that are not installed in it, run ``dbt deps`` once into
+            a cache keyed by ``packages.yml`` / ``package-lock.yml`` (never into the project) and reuse it.
+        manifest_path: A prebuilt local ``manifest.json`` (from ``dbt parse`` in CI). Without it, ``dbt parse`` runs
+            once at DAG parse time and its result is cached by the project's content hash.
+        project_name: Overrides the name read from ``dbt_project.yml``.
+        env_vars: Environment variables for ``dbt parse`` and the setup task's render (``env_var()``).
         dbt_vars: dbt ``--vars`` for parsing and rendering.
+        copy_dbt_packages, models_relative_path, seeds_relative_path, snapshots_relative_path, manifest_conn_id,
+            partial_parse: Cosmos arguments without an effect here (warned about when set).
 
     Example:
-        >>> ProjectConfig(dbt_project_path="/opt/airflow/dags/dbt/jaffle_shop")  # doctest: +SKIP
+        >>> ProjectConfig("/opt/airflow/dags/dbt/jaffle_shop")  # doctest: +SKIP
     """
 
-    dbt_project_path: Path | str
+    dbt_project_path: Path | str | None = None
+    install_dbt_deps: bool = True
+    copy_dbt_packages: bool = False
+    models_relative_path: Path | str = "models"
+    seeds_relative_path: Path | str = "seeds"
+    snapshots_relative_path: Path | str = "snapshots"
     manifest_path: Path | str | None = None
+    manifest_conn_id: str | None = None
     project_name: str | None = None
-    dbt_vars: Mapping[str, Any] = field(default_factory=dict)
+    env_vars: Mapping[str, str] | None = None
+    dbt_vars: Mapping[str, Any] | None = None
+    partial_parse: bool = True
+    notices: tuple[Notice, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        path = Path(self.dbt_project_path)
-        object.__setattr__(self, "dbt_project_path", path)
-        if not (path / "dbt_project.yml").is_file():
-            raise ConfigError(
-                f"ProjectConfig.dbt_project_path: {path} does not contain a dbt_project.yml file. "
-                "Point it at the folder of your dbt project."
-            )
+        if self.dbt_project_path is not None:
+            path = Path(self.dbt_project_path)
+            object.__setattr__(self, "dbt_project_path", path)
+            _check_project(path, "ProjectConfig.dbt_project_path")
         if self.manifest_path is not None:
-            manifest = Path(self.manifest_path)
+            text = str(self.manifest_path)
+            if "://" in text and not text.startswith("file://"):
+                raise ConfigError(
+                    f"ProjectConfig.manifest_path: {text!r} is remote; cosmos_remote reads no network at DAG parse "
+                    "time. Ship the manifest with the DAG files (or build it in the image) and give its local path."
+                )
+            manifest = Path(text.removeprefix("file://"))
             object.__setattr__(self, "manifest_path", manifest)
             if not manifest.is_file():
                 raise ConfigError(
                     f"ProjectConfig.manifest_path: {manifest} does not exist. Build it with `dbt parse` "
                     "(target/manifest.json) or leave manifest_path unset to parse the project."
                 )
+        object.__setattr__(self, "dbt_vars", dict(self.dbt_vars or {}))
+        object.__setattr__(self, "env_vars", {str(k): str(v) for k, v in (self.env_vars or {}).items()})
+        notices = _ignored(
+            "ProjectConfig",
+            {
+                "copy_dbt_packages": bool(self.copy_dbt_packages),
+                "models_relative_path": str(self.models_relative_path) != "models",
+                "seeds_relative_path": str(self.seeds_relative_path) != "seeds",
+                "snapshots_relative_path": str(self.snapshots_relative_path) != "snapshots",
+                "manifest_conn_id": self.manifest_conn_id is not None,
+                "partial_parse": self.partial_parse is not True,
+            },
+        )
+        object.__setattr__(self, "notices", notices)
 
     @property
     def project_dir(self) -> Path:
+        """The project folder; raises :class:`ConfigError` when no path was given."""
+        if self.dbt_project_path is None:
+            raise ConfigError(
+                "ProjectConfig.dbt_project_path is not set: cosmos_remote's setup task renders the SQL with dbt, so "
+                "it needs the project. Give ProjectConfig(dbt_project_path=...) (or ExecutionConfig/RenderConfig "
+                "dbt_project_path)."
+            )
         return Path(self.dbt_project_path)
 
 
-@dataclass(frozen=True, kw_only=True)
-class ProfileConfig:
-    """Which dbt profile and target to use: a ``profiles.yml`` file, or one built from an Airflow connection.
-
-    Give ``profiles_yml_filepath``, ``conn_id``, or both. The model tasks submit their jobs through ``conn_id`` (a
-    ``google_cloud_platform`` connection; ``google_cloud_default`` when unset). Without a file, the dbt profile is
-    built at run time from the connection's project, keyfile or application default credentials and
-    ``api_endpoint``; ``dataset`` and ``location`` come from here. No connection is read at DAG parse time.
-
-    Args:
-        profile_name: The profile's name (for a file) or the name to give it (for a connection).
-        target_name: The target to use.
-        profiles_yml_filepath: Path to ``profiles.yml``.
-        conn_id: Airflow connection id for the warehouse jobs, and to build the dbt profile from when no file is
-            given.
-        dataset: Default dataset (``schema``) of a connection-built profile.
-        location: BigQuery location of jobs; read from the profile file's target when not given.
-        project: BigQuery project of a connection-built profile for DAG parsing (the connection is not read at
-            parse time); at run time the connection's project is used when this is unset.
-        profile_type: The adapter type (``bigquery``); read from the file's target when not given.
-
-    Example:
-        >>> ProfileConfig(profile_name="jaffle_shop", target_name="prod", conn_id="google_cloud_default",
-        ...               dataset="analytics", location="EU")
-        ProfileConfig(profile_name='jaffle_shop', target_name='prod', ...)
-    """
-
-    profile_name: str
-    target_name: str
-    profiles_yml_filepath: Path | str | None = None
-    conn_id: str | None = None
-    dataset: str | None = None
-    location: str | None = None
-    project: str | None = None
-    profile_type: str | None = None
-    _target: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    def __repr__(self) -> str:
-        return f"ProfileConfig(profile_name={self.profile_name!r}, target_name={self.target_name!r}, ...)"
-
-    def __post_init__(self) -> None:
-        if self.profiles_yml_filepath is None and self.conn_id is None:
-            raise ConfigError(
-                "ProfileConfig: give profiles_yml_filepath (a profiles.yml) or conn_id (an Airflow "
-                "google_cloud_platform connection to build the profile from), or both (dbt reads the file, the "
-                "warehouse jobs use the connection)."
-            )
-        if self.profiles_yml_filepath is None:
-            if not self.dataset:
-                raise ConfigError("ProfileConfig.dataset: required with conn_id (the dbt target's default dataset).")
-            object.__setattr__(self, "profile_type", self.profile_type or "bigquery")
-            return
-        path = Path(str(self.profiles_yml_filepath))
-        object.__setattr__(self, "profiles_yml_filepath", path)
-        target = _read_target(path, self.profile_name, self.target_name)
-        object.__setattr__(self, "_target", target)
-        if self.profile_type is None:
-            kind = str(target.get("type", ""))
-            if not kind or "{{" in kind:
-                raise ConfigError(
-                    f"ProfileConfig: the type of target {self.target_name!r} in {path} is {kind!r}; "
-                    "set profile_type='bigquery' explicitly."
-                )
-            object.__setattr__(self, "profile_type", kind)
-        if self.location is None and isinstance(target.get("location"), str) and "{{" not in target["location"]:
-            object.__setattr__(self, "location", target["location"])
-
-    @property
-    def profiles_dir(self) -> Path | None:
-        return Path(self.profiles_yml_filepath).parent if self.profiles_yml_filepath else None
-
-    @property
-    def adapter_type(self) -> str:
-        return str(self.profile_type)
-
-
-def _read_target(path: Path, profile: str, target: str) -> Mapping[str, Any]:
-    import yaml
-
-    if not path.is_file():
-        raise ConfigError(f"ProfileConfig.profiles_yml_filepath: {path} does not exist.")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"ProfileConfig.profiles_yml_filepath: {path} is not valid YAML: {exc}") from exc
-    if profile not in data:
+def _check_project(path: Path, parameter: str) -> None:
+    if not (path / "dbt_project.yml").is_file():
         raise ConfigError(
-            f"ProfileConfig.profile_name: profile {profile!r} not found in {path} (found: {sorted(data)})."
+            f"{parameter}: {path} does not contain a dbt_project.yml file. Point it at the folder of your dbt project."
         )
-    outputs = (data[profile] or {}).get("outputs") or {}
-    if target not in outputs:
-        raise ConfigError(
-            f"ProfileConfig.target_name: target {target!r} not found in profile {profile!r} of {path} "
-            f"(found: {sorted(outputs)})."
-        )
-    result: Mapping[str, Any] = outputs[target] or {}
-    return result
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class ExecutionConfig:
-    """How and where nodes run.
+    """How and where nodes run. Cosmos's arguments first, in Cosmos's order; cosmos_remote's own after them.
 
     Args:
-        execution_mode: Only :attr:`ExecutionMode.AIRFLOW_ASYNC`.
+        execution_mode: :attr:`ExecutionMode.AIRFLOW_ASYNC` (the default); other modes are refused.
+        dbt_executable_path: A ``dbt`` of a separate environment (a path, or a name on PATH), when dbt cannot be
+            installed next to Airflow; the setup task runs dbt with the Python of that environment.
+        install_dbt_deps: Overrides ``ProjectConfig.install_dbt_deps`` in the setup task.
+        dbt_project_path: The project folder at run time, when it differs from the one at parse time.
+        setup_operator_args: Arguments for the setup task (``dbt_setup``), over ``operator_args``.
         remote_target_path: fsspec URL under which each DAG run's SQL is published, e.g. ``gs://bucket/cosmos``.
-            Defaults to the Airflow setting ``[cosmos_remote] remote_target_path``. Unset: SQL goes through XCom
-            (compressed; fine for small projects).
+            Defaults to the Airflow setting ``[cosmos_remote] remote_target_path``, then ``[cosmos]
+            remote_target_path``. Unset: SQL goes through XCom (compressed; fine for small projects).
         remote_target_path_conn_id: Airflow connection id for the object store; default credentials when unset.
-        dbt_executable_path: A ``dbt`` executable of a separate environment, when dbt cannot be installed next to
-            Airflow; the setup task runs dbt with the Python of that environment.
+        invocation_mode, test_indirect_selection, virtualenv_dir, async_py_requirements: Cosmos arguments without an
+            effect here (warned about when set).
     """
 
-    execution_mode: ExecutionMode = ExecutionMode.AIRFLOW_ASYNC
+    execution_mode: ExecutionMode | str = ExecutionMode.AIRFLOW_ASYNC
+    invocation_mode: InvocationMode | str | None = None
+    test_indirect_selection: TestIndirectSelection | str = TestIndirectSelection.EAGER
+    dbt_executable_path: Path | str | None = None
+    install_dbt_deps: bool | str | None = None
+    dbt_project_path: Path | str | None = None
+    virtualenv_dir: Path | str | None = None
+    async_py_requirements: Sequence[str] | None = None
+    setup_operator_args: Mapping[str, Any] | None = None
     remote_target_path: str | None = None
     remote_target_path_conn_id: str | None = None
-    dbt_executable_path: Path | str | None = None
+    notices: tuple[Notice, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.execution_mode != ExecutionMode.AIRFLOW_ASYNC:
+        mode = _enum(ExecutionMode, self.execution_mode, "ExecutionConfig.execution_mode")
+        if mode != ExecutionMode.AIRFLOW_ASYNC:
             raise ConfigError(
-                f"ExecutionConfig.execution_mode: {self.execution_mode!r} is not supported; "
-                "cosmos_remote runs ExecutionMode.AIRFLOW_ASYNC only."
+                f"ExecutionConfig.execution_mode: {mode!r} is not supported; cosmos_remote runs "
+                "ExecutionMode.AIRFLOW_ASYNC only (each node a deferrable BigQuery job). Drop execution_mode or use "
+                "ExecutionMode.AIRFLOW_ASYNC."
             )
-        if self.remote_target_path is not None and "://" not in self.remote_target_path:
+        object.__setattr__(self, "execution_mode", mode)
+        indirect = _enum(TestIndirectSelection, self.test_indirect_selection, "ExecutionConfig.test_indirect_selection")
+        object.__setattr__(self, "test_indirect_selection", indirect)
+        if self.invocation_mode is not None:
+            _enum(InvocationMode, self.invocation_mode, "ExecutionConfig.invocation_mode")
+        if self.remote_target_path is not None:
+            from cosmos_remote.artifacts.factory import check_remote_target_path
+
+            check_remote_target_path(self.remote_target_path, parameter="ExecutionConfig.remote_target_path")
+        object.__setattr__(
+            self, "dbt_executable_path", _executable(self.dbt_executable_path, "ExecutionConfig.dbt_executable_path")
+        )
+        if self.dbt_project_path is not None:
+            object.__setattr__(self, "dbt_project_path", Path(self.dbt_project_path))
+        if self.setup_operator_args is not None and not isinstance(self.setup_operator_args, Mapping):
             raise ConfigError(
-                f"ExecutionConfig.remote_target_path: {self.remote_target_path!r} is not a URL; "
-                "use e.g. 'gs://my-bucket/cosmos' or 'file:///var/cosmos'."
+                f"ExecutionConfig.setup_operator_args: expected a dict of operator arguments, got "
+                f"{type(self.setup_operator_args).__name__}."
             )
-        if self.dbt_executable_path is not None:
-            exe = Path(self.dbt_executable_path)
-            object.__setattr__(self, "dbt_executable_path", exe)
-            if not exe.is_file():
-                raise ConfigError(f"ExecutionConfig.dbt_executable_path: {exe} does not exist.")
-
-    def resolved_remote_target_path(self) -> str | None:
-        """``remote_target_path``, or the Airflow setting ``[cosmos_remote] remote_target_path``."""
-        return self.remote_target_path or airflow_setting("remote_target_path")
-
-    def resolved_remote_target_path_conn_id(self) -> str | None:
-        return self.remote_target_path_conn_id or airflow_setting("remote_target_path_conn_id")
+        notices = _ignored(
+            "ExecutionConfig",
+            {
+                "invocation_mode": self.invocation_mode is not None,
+                "test_indirect_selection": indirect != TestIndirectSelection.EAGER,
+                "virtualenv_dir": self.virtualenv_dir is not None,
+                "async_py_requirements": bool(self.async_py_requirements),
+            },
+        )
+        object.__setattr__(self, "notices", notices)
 
 
-@dataclass(frozen=True, kw_only=True)
+def _enum(kind: Any, value: Any, parameter: str) -> Any:
+    """``value`` (a member, a Cosmos enum member or its string value) as a member of ``kind``."""
+    raw = getattr(value, "value", value)
+    try:
+        return kind(raw)
+    except ValueError:
+        choices = ", ".join(m.name for m in kind)
+        raise ConfigError(f"{parameter}: {value!r} is not one of {choices}.") from None
+
+
+@dataclass(frozen=True)
 class RenderConfig:
-    """Which dbt nodes become tasks, and how tests are placed.
+    """Which dbt nodes become tasks, and how tests are placed. Takes Cosmos's arguments in Cosmos's order.
 
     Args:
+        emit_datasets: False: the node tasks have no Asset outlets.
+        test_behavior: Where tests run; see :class:`TestBehavior`.
+        load_method: Any method but ``DBT_LS_FILE`` / ``CUSTOM``: the graph always comes from a manifest.
         select: dbt selection (names, ``tag:``, ``path:``, ``resource_type:``, ``config.materialized:``, ``+``
             graph operators, ``a,b`` intersections). Empty selects everything.
         exclude: dbt selection to leave out.
-        test_behavior: Where tests run; see :class:`TestBehavior`.
+        dbt_deps: Deprecated alias of ``ProjectConfig.install_dbt_deps``.
+        dbt_executable_path: The dbt that runs ``dbt parse`` at DAG parse time (when no manifest is given).
+        env_vars: Deprecated alias of ``ProjectConfig.env_vars``.
+        dbt_project_path: The project folder at DAG parse time.
+
+    The other Cosmos arguments are accepted; see ``docs/migrating.md`` for what each does here.
     """
 
+    emit_datasets: bool = True
+    test_behavior: TestBehavior | str = TestBehavior.AFTER_EACH
+    load_method: LoadMode | str = LoadMode.AUTOMATIC
+    invocation_mode: InvocationMode | str = InvocationMode.DBT_RUNNER
     select: Sequence[str] = ()
     exclude: Sequence[str] = ()
-    test_behavior: TestBehavior = TestBehavior.AFTER_EACH
+    selector: str | None = None
+    dbt_deps: bool | None = None
+    node_converters: Mapping[Any, Any] | None = None
+    node_conversion_by_task_group: bool | None = True
+    dbt_executable_path: Path | str | None = None
+    env_vars: Mapping[str, str] | None = None
+    dbt_project_path: Path | str | None = None
+    dbt_ls_path: Path | str | None = None
+    enable_mock_profile: bool = True
+    group_nodes_by_folder: bool = False
+    source_rendering_behavior: SourceRenderingBehavior | str = SourceRenderingBehavior.NONE
+    source_pruning: bool = False
+    seed_rendering_behavior: SeedRenderingBehavior | str = SeedRenderingBehavior.ALWAYS
+    airflow_vars_to_purge_dbt_ls_cache: Sequence[str] = ()
+    airflow_vars_to_purge_dbt_yaml_selectors_cache: Sequence[str] = ()
+    normalize_task_id: Any = None
+    normalize_task_display_name: Any = None
+    should_detach_multiple_parents_tests: bool = False
+    enable_owner_inheritance: bool | None = True
+    ephemeral_models_as_empty_operator: bool = True
+    notices: tuple[Notice, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("select", "exclude"):
@@ -271,4 +281,54 @@ class RenderConfig:
                 raise ConfigError(f"RenderConfig.{name}: expected a list of dbt selection strings, got {value!r}.")
             else:
                 object.__setattr__(self, name, tuple(value))
-        object.__setattr__(self, "test_behavior", TestBehavior(self.test_behavior))
+        behavior = _enum(TestBehavior, self.test_behavior, "RenderConfig.test_behavior")
+        object.__setattr__(
+            self, "test_behavior", TestBehavior.AFTER_EACH if behavior == TestBehavior.BUILD else behavior
+        )
+        load = _enum(LoadMode, self.load_method, "RenderConfig.load_method")
+        if load in (LoadMode.DBT_LS_FILE, LoadMode.CUSTOM):
+            raise ConfigError(
+                f"RenderConfig.load_method: {load!r} is not supported; cosmos_remote reads the project's manifest. "
+                "Use LoadMode.DBT_MANIFEST with ProjectConfig(manifest_path=...), or leave load_method unset."
+            )
+        object.__setattr__(self, "load_method", load)
+        for name, given in (
+            ("selector", self.selector),
+            ("node_converters", self.node_converters),
+            ("dbt_ls_path", self.dbt_ls_path),
+        ):
+            if given:
+                raise ConfigError(refusal("RenderConfig", name))
+        object.__setattr__(
+            self, "dbt_executable_path", _executable(self.dbt_executable_path, "RenderConfig.dbt_executable_path")
+        )
+        if self.dbt_project_path is not None:
+            object.__setattr__(self, "dbt_project_path", Path(self.dbt_project_path))
+            _check_project(Path(self.dbt_project_path), "RenderConfig.dbt_project_path")
+        source = _enum(
+            SourceRenderingBehavior, self.source_rendering_behavior, "RenderConfig.source_rendering_behavior"
+        )
+        seed = _enum(SeedRenderingBehavior, self.seed_rendering_behavior, "RenderConfig.seed_rendering_behavior")
+        notices = _ignored(
+            "RenderConfig",
+            {
+                "invocation_mode": _enum(InvocationMode, self.invocation_mode, "RenderConfig.invocation_mode")
+                != InvocationMode.DBT_RUNNER,
+                "node_conversion_by_task_group": self.node_conversion_by_task_group is False,
+                "enable_mock_profile": self.enable_mock_profile is False,
+                "group_nodes_by_folder": bool(self.group_nodes_by_folder),
+                "source_rendering_behavior": source != SourceRenderingBehavior.NONE,
+                "source_pruning": bool(self.source_pruning),
+                "seed_rendering_behavior": seed != SeedRenderingBehavior.ALWAYS,
+                "airflow_vars_to_purge_dbt_ls_cache": bool(self.airflow_vars_to_purge_dbt_ls_cache),
+                "airflow_vars_to_purge_dbt_yaml_selectors_cache": bool(
+                    self.airflow_vars_to_purge_dbt_yaml_selectors_cache
+                ),
+                "normalize_task_id": self.normalize_task_id is not None,
+                "normalize_task_display_name": self.normalize_task_display_name is not None,
+                "should_detach_multiple_parents_tests": bool(self.should_detach_multiple_parents_tests),
+                "enable_owner_inheritance": self.enable_owner_inheritance is False,
+                "ephemeral_models_as_empty_operator": self.ephemeral_models_as_empty_operator is False,
+            },
+        )
+        object.__setattr__(self, "notices", notices)

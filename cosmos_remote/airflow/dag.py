@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow.sdk import DAG
 
-from cosmos_remote.airflow._convert import convert
+from cosmos_remote.airflow._convert import convert, cosmos_dag_kwargs
 from cosmos_remote.airflow.graph import BuiltGraph
+from cosmos_remote.compat import emit_notices
 from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 
 __all__ = ["DbtDag"]
@@ -39,15 +40,18 @@ class DbtDag(DAG):
 
     def __init__(
         self,
-        *,
+        *dag_args: Any,
         project_config: ProjectConfig,
         profile_config: ProfileConfig,
         execution_config: ExecutionConfig | None = None,
         render_config: RenderConfig | None = None,
         operator_args: Mapping[str, Any] | None = None,
+        on_warning_callback: Callable[..., Any] | None = None,
         **dag_kwargs: Any,
     ) -> None:
-        super().__init__(**dag_kwargs)
+        notices = cosmos_dag_kwargs(dag_kwargs, on_warning_callback=on_warning_callback)
+        super().__init__(*dag_args, **dag_kwargs)
+        emit_notices(notices, where=f"DAG {self.dag_id!r}")
         with self:
             self.dbt_graph: BuiltGraph = convert(
                 project_config=project_config,
@@ -56,4 +60,5 @@ class DbtDag(DAG):
                 render_config=render_config,
                 scope_group=None,
                 operator_args=operator_args,
+                where=f"DAG {self.dag_id!r}",
             )

@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, TaskGroup
 
+from cosmos_remote.airflow._options import DbtOptions
 from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig, TestBehavior
 from cosmos_remote.dbt.manifest import DbtGraph, DbtNode
 from cosmos_remote.dbt.selection import select_nodes
@@ -25,10 +26,6 @@ from cosmos_remote.operators.testing import TestSpec
 __all__ = ["SETUP_TASK_ID", "BuiltGraph", "DependencyCycleError", "build_tasks", "check_acyclic"]
 
 SETUP_TASK_ID = "dbt_setup"
-#: ``operator_args`` meant for the warehouse operators only; the setup task does not take them.
-WAREHOUSE_ONLY_ARGS = frozenset(
-    {"poll_interval", "gcp_conn_id", "project_id", "location", "labels", "impersonation_chain", "cancel_on_kill"}
-)
 _VERB = {"model": "run", "seed": "seed", "snapshot": "snapshot"}
 
 
@@ -39,10 +36,6 @@ class BuiltGraph:
     setup: BaseOperator
     node_tasks: Mapping[str, BaseOperator]
     test_tasks: Mapping[str, BaseOperator]
-
-
-#: ``operator_args`` meant for the setup task only (``full_refresh`` may be templated: ``"{{ params.full_refresh }}"``).
-SETUP_ONLY_ARGS = frozenset({"full_refresh"})
 
 
 def _group_names(nodes: list[DbtNode]) -> dict[str, str]:
@@ -113,18 +106,18 @@ def build_tasks(
     execution_config: ExecutionConfig,
     render_config: RenderConfig,
     scope_group: str | None,
-    operator_args: Mapping[str, Any] | None = None,
+    options: DbtOptions,
 ) -> BuiltGraph:
     """Create the tasks in the current DAG / task group context and wire them."""
-    setup_args = {k: v for k, v in (operator_args or {}).items() if k not in WAREHOUSE_ONLY_ARGS}
-    args = {k: v for k, v in (operator_args or {}).items() if k not in SETUP_ONLY_ARGS}
+    args: dict[str, Any] = dict(options.node_args)
+    if not options.emit_datasets:
+        args.setdefault("outlets", [])
     selected = select_nodes(graph, select=render_config.select, exclude=render_config.exclude)
     parents_of = {uid: _task_parents(graph, uid, selected) for uid in selected}
     check_acyclic(parents_of)
     runnable = sorted(
         (graph.nodes[uid] for uid in selected if not graph.nodes[uid].is_ephemeral), key=lambda n: n.unique_id
     )
-    remote = execution_config.resolved_remote_target_path()
     setup = DbtSetupOperator(
         task_id=SETUP_TASK_ID,
         project_config=project_config,
@@ -134,13 +127,10 @@ def build_tasks(
         exclude=tuple(render_config.exclude),
         nodes=tuple(n.unique_id for n in runnable),
         scope_group=scope_group,
-        **setup_args,
+        project_dir=options.run_project_dir,
+        **options.setup_args,
     )
-    artifacts = ArtifactSource(
-        setup_task_id=setup.task_id,
-        remote_target_path=remote,
-        conn_id=execution_config.resolved_remote_target_path_conn_id(),
-    )
+    artifacts = ArtifactSource(setup_task_id=setup.task_id)
     names = _group_names(runnable)
     node_tasks: dict[str, BaseOperator] = {}
     test_tasks: dict[str, BaseOperator] = {}

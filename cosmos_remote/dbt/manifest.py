@@ -26,6 +26,8 @@ __all__ = [
     "DbtNode",
     "ManifestError",
     "Relation",
+    "dbt_command",
+    "default_cache_dir",
     "load_manifest",
     "parse_project",
 ]
@@ -237,7 +239,7 @@ def parse_project(
         args += ["--target", target]
     if dbt_vars:
         args += ["--vars", json.dumps(dict(dbt_vars))]
-    command = [str(dbt_executable)] if dbt_executable else [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+    command = dbt_command(dbt_executable)
     run_env = {**os.environ, **(env or {}), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     result = subprocess.run([*command, *args], capture_output=True, text=True, env=run_env, check=False)
     produced = work / "target" / "manifest.json"
@@ -251,6 +253,11 @@ def parse_project(
     os.replace(produced, manifest)
     shutil.rmtree(work, ignore_errors=True)
     return manifest
+
+
+def dbt_command(dbt_executable: Path | None) -> list[str]:
+    """The command line that runs dbt's CLI: ``dbt_executable``, else the dbt installed next to this Python."""
+    return [str(dbt_executable)] if dbt_executable else [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
 
 
 def _ensure(path: Path) -> Path:

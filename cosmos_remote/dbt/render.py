@@ -54,6 +54,7 @@ def _dbt_args(
     project_dir: Path,
     profiles_dir: Path,
     run_dir: Path,
+    profile: str | None,
     target: str | None,
     select: list[str],
     exclude: list[str],
@@ -72,6 +73,8 @@ def _dbt_args(
         "--no-write-json",
         "--no-use-colors",
     ]  # fmt: skip
+    if profile:
+        args += ["--profile", profile]
     if target:
         args += ["--target", target]
     if select:
@@ -163,6 +166,7 @@ def render_project(
     *,
     project_dir: Path,
     profiles_dir: Path,
+    profile: str | None = None,
     target: str | None = None,
     select: Sequence[str] = (),
     exclude: Sequence[str] = (),
@@ -189,6 +193,7 @@ def render_project(
     Args:
         project_dir: The folder holding ``dbt_project.yml`` (installed packages included, ``dbt deps`` done).
         profiles_dir: The folder holding ``profiles.yml`` (a BigQuery target).
+        profile: The profile of ``profiles.yml`` to use; ``None`` for the one ``dbt_project.yml`` names.
         target: The profile target; ``None`` for the profile's default.
         select: dbt ``--select`` arguments, passed through.
         exclude: dbt ``--exclude`` arguments, passed through.
@@ -245,6 +250,7 @@ def render_project(
             project_dir=project,
             profiles_dir=profiles,
             run_dir=run_dir,
+            profile=profile,
             target=target,
             select=selected,
             exclude=excluded,

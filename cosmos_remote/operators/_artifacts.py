@@ -1,28 +1,38 @@
-"""How a model task finds its run's artifacts: the setup task's XCom reference, then the store it names."""
+"""How a model task finds its run's artifacts: the setup task's XCom reference is the only source.
+
+The setup task chooses the store once (:func:`~cosmos_remote.artifacts.factory.choose_store`) and returns
+:func:`store_reference`: the run's URI and index sha256, which store (``fsspec`` with its root and connection id, or
+``xcom``) and why. A node task opens exactly that store.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cosmos_remote.artifacts import ArtifactRef, ArtifactStore, TaskInstanceXCom, artifact_store
+from cosmos_remote.artifacts.factory import StoreChoice
 
-__all__ = ["ArtifactSource"]
+__all__ = ["ArtifactSource", "store_reference"]
+
+
+def store_reference(ref: ArtifactRef, choice: StoreChoice) -> dict[str, Any]:
+    """The setup task's return value: ``ref`` plus the store it lives in and why that store was chosen."""
+    return {
+        **ref.to_xcom(),
+        "store": choice.kind,
+        "root": choice.remote_target_path,
+        "conn_id": choice.conn_id,
+        "reason": choice.reason,
+    }
 
 
 @dataclass(frozen=True)
 class ArtifactSource:
-    """Where a DAG's artifacts are: the setup task that published them and the store's settings.
-
-    Attributes:
-        setup_task_id: The setup task whose return value is the :class:`ArtifactRef`.
-        remote_target_path: The fsspec root, or None for the XCom fallback.
-        conn_id: Airflow connection for the object store (None: the backend's default credentials).
-    """
+    """Where a DAG's artifacts are: the setup task whose return value is the :func:`store_reference`."""
 
     setup_task_id: str
-    remote_target_path: str | None = None
-    conn_id: str | None = None
 
     def open(self, ti: Any) -> tuple[ArtifactStore, ArtifactRef]:
         """The store and this run's reference, read from the setup task's XCom."""
@@ -33,9 +43,14 @@ class ArtifactSource:
                 "together with this task) before the model tasks"
             )
         ref = ArtifactRef.from_xcom(value)
+        if not isinstance(value, Mapping) or value.get("store") not in ("fsspec", "xcom"):
+            raise LookupError(
+                f"the setup task {self.setup_task_id!r} returned a reference without its store ({value!r}); it was "
+                "made by an older cosmos_remote: clear the setup task together with this task"
+            )
         store = artifact_store(
-            remote_target_path=self.remote_target_path,
-            conn_id=self.conn_id,
+            remote_target_path=value.get("root") if value["store"] == "fsspec" else None,
+            conn_id=value.get("conn_id"),
             xcom=TaskInstanceXCom(ti=ti, task_id=self.setup_task_id),
         )
         return store, ref

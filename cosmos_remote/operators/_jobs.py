@@ -60,11 +60,14 @@ def job_link(*, project_id: str, location: str | None, job_id: str) -> str:
     return BASE_LINK + BIGQUERY_JOB_DETAIL_LINK.format(project_id=project_id, job_id=job_id, location=location or "")
 
 
-def job_summary(job: Any, *, project_id: str, location: str | None) -> dict[str, Any]:
-    """What a model task records of its finished job (logged and returned as XCom): small and JSON-safe."""
+def job_summary(job: Any, *, project_id: str | None, location: str | None) -> dict[str, Any]:
+    """What a model task records of its finished job (logged and returned as XCom): small and JSON-safe. The
+    project is the job's own (where it really ran), else ``project_id``."""
+    project = getattr(job, "project", None) or project_id
     return {
         "job_id": job.job_id,
-        "job_link": job_link(project_id=project_id, location=location or job.location, job_id=job.job_id),
+        "project_id": project,
+        "job_link": job_link(project_id=str(project), location=location or job.location, job_id=job.job_id),
         "location": job.location or location,
         "state": job.state,
         "statement_type": getattr(job, "statement_type", None),

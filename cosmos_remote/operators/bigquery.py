@@ -61,10 +61,9 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         labels: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
-        target = dict(profile_config._target)
         super().__init__(
             configuration={},
-            project_id=cast(str, project_id or _literal(target.get("project") or target.get("database"))),
+            project_id=cast(str, project_id or profile_config.job_project),
             location=location or profile_config.location,
             gcp_conn_id=gcp_conn_id or profile_config.conn_id or "google_cloud_default",
             deferrable=True,
@@ -77,6 +76,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         self.dataset = node.relation.schema if node.relation else None
         self.artifacts = artifacts
         self.extra_labels = dict(labels or {})
+        self.query_options = _query_options(profile_config.profile_args)
         self.sql: str = ""
 
     # -- SQL ------------------------------------------------------------------------------------------------------
@@ -84,7 +84,10 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
     def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
         super().render_template_fields(context, jinja_env)
         self.sql = self._load_sql(context)
-        self.configuration = {"query": {"query": self.sql, "useLegacySql": False}, "labels": self._labels(context)}
+        self.configuration = {
+            "query": {"query": self.sql, "useLegacySql": False, **self.query_options},
+            "labels": self._labels(context),
+        }
 
     def _load_sql(self, context: Any) -> str:
         store, ref = self.artifacts.open(context["ti"])
@@ -211,7 +214,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
                 f"dbt {self.dbt_node_id}: BigQuery job {job.job_id} failed: {job.error_result.get('message')}\n"
                 f"{self._link(job.job_id)}"
             )
-        summary = job_summary(job, project_id=str(self.project_id), location=self.location)
+        summary = job_summary(job, project_id=self.project_id, location=self.location)
         summary.update(
             node_id=self.dbt_node_id,
             relation=str(self.node.relation) if self.node.relation else None,
@@ -280,6 +283,14 @@ class DbtTestBigQueryOperator(DbtTestAirflowAsyncFactoryOperator, _DbtBigQueryJo
         return summary
 
 
-def _literal(value: Any) -> str | None:
-    """A profile value usable at parse time (None for unset or Jinja that only dbt can render)."""
-    return value if isinstance(value, str) and value and "{{" not in value else None
+def _query_options(profile_args: Mapping[str, Any]) -> dict[str, Any]:
+    """Query-job settings dbt-bigquery takes from the profile (``priority``, ``maximum_bytes_billed``), so that the
+    jobs run as ``dbt run`` would have run them."""
+    options: dict[str, Any] = {}
+    priority = profile_args.get("priority")
+    if isinstance(priority, str) and priority.lower() in ("interactive", "batch"):
+        options["priority"] = priority.upper()
+    limit = profile_args.get("maximum_bytes_billed")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        options["maximumBytesBilled"] = str(limit)
+    return options

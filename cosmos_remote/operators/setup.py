@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 __all__ = ["DbtSetupOperator"]
 
@@ -30,9 +33,13 @@ class DbtSetupOperator(BaseOperator):
         nodes: The node ids the DAG has tasks for; every one must be rendered.
         scope_group: The task group id, so several task groups in one DAG publish to separate prefixes.
         full_refresh: ``dbt run --full-refresh`` (templated, e.g. ``"{{ params.full_refresh }}"``).
+        install_deps: Let the task install the project's packages (``dbt deps`` into the deps cache) when they are
+            not installed in the project (templated).
+        dbt_vars: dbt ``--vars``; env: extra environment variables for dbt.
+        project_dir: The project folder on the worker (default: ``project_config``'s).
     """
 
-    template_fields: Sequence[str] = ("full_refresh",)
+    template_fields: Sequence[str] = ("full_refresh", "install_deps")
     ui_color = "#ede7f6"
 
     def __init__(
@@ -46,6 +53,10 @@ class DbtSetupOperator(BaseOperator):
         nodes: Sequence[str] = (),
         scope_group: str | None = None,
         full_refresh: bool | str = False,
+        install_deps: bool | str = False,
+        dbt_vars: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        project_dir: Path | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -57,14 +68,18 @@ class DbtSetupOperator(BaseOperator):
         self.nodes = tuple(nodes)
         self.scope_group = scope_group
         self.full_refresh = full_refresh
+        self.install_deps = install_deps
+        self.dbt_vars = dict(dbt_vars if dbt_vars is not None else project_config.dbt_vars or {})
+        self.env = dict(env or {})
+        self.project_dir = project_dir or project_config.project_dir
 
-    def _full_refresh(self) -> bool:
-        value = self.full_refresh
-        return value if isinstance(value, bool) else str(value).strip().lower() in {"true", "1", "yes"}
-
-    def execute(self, context: Any) -> dict[str, str]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from cosmos_remote.artifacts import RunScope, TaskInstanceXCom, artifact_store
+        from cosmos_remote.artifacts.factory import choose_store
+        from cosmos_remote.dbt.deps import prepare_project
+        from cosmos_remote.dbt.manifest import dbt_command, default_cache_dir
         from cosmos_remote.dbt.render import render_project
+        from cosmos_remote.operators._artifacts import store_reference
         from cosmos_remote.operators._publish import node_artifact, node_artifacts
         from cosmos_remote.profiles import materialize_profile
 
@@ -72,10 +87,27 @@ class DbtSetupOperator(BaseOperator):
         run_id = str(context["run_id"])
         if ti.try_number > 1:
             run_id = f"{run_id}.try{ti.try_number}"
+        choice = choose_store(
+            remote_target_path=self.execution_config.remote_target_path,
+            conn_id=self.execution_config.remote_target_path_conn_id,
+        )
+        if choice.remote_target_path:
+            self.log.info("Artifact store: %s (from %s)", choice.remote_target_path, choice.reason)
+        else:
+            self.log.warning("Artifact store: %s", choice.reason)
         store = artifact_store(
-            remote_target_path=self.execution_config.resolved_remote_target_path(),
-            conn_id=self.execution_config.resolved_remote_target_path_conn_id(),
+            remote_target_path=choice.remote_target_path,
+            conn_id=choice.conn_id,
             xcom=TaskInstanceXCom(ti=ti, task_id=self.task_id),
+        )
+        exe = self.execution_config.dbt_executable_path
+        dbt_executable = Path(exe) if exe else None
+        project_dir = prepare_project(
+            project_dir=self.project_dir,
+            install_deps=_truthy(self.install_deps),
+            cache_dir=default_cache_dir() / "packages",
+            dbt_command=dbt_command(dbt_executable),
+            env=self.env,
         )
         scope = RunScope(dag_id=self.dag_id, run_id=run_id, task_group=self.scope_group)
         streamed = 0
@@ -92,14 +124,16 @@ class DbtSetupOperator(BaseOperator):
             profiles_dir = materialize_profile(self.profile_config, work_dir=Path(work) / "profile")
             started = time.perf_counter()
             result = render_project(
-                project_dir=self.project_config.project_dir,
+                project_dir=project_dir,
                 profiles_dir=profiles_dir,
+                profile=self.profile_config.profile_name,
                 target=self.profile_config.target_name,
                 select=self.select,
                 exclude=self.exclude,
-                vars=dict(self.project_config.dbt_vars),
-                full_refresh=self._full_refresh(),
-                dbt_executable_path=Path(exe) if (exe := self.execution_config.dbt_executable_path) else None,
+                vars=self.dbt_vars,
+                full_refresh=_truthy(self.full_refresh),
+                dbt_executable_path=dbt_executable,
+                env=self.env,
                 on_node=upload_early,
             )
             dbt_seconds = time.perf_counter() - started
@@ -126,4 +160,9 @@ class DbtSetupOperator(BaseOperator):
             ref.uri,
             publish_seconds,
         )
-        return ref.to_xcom()
+        return store_reference(ref, choice)
+
+
+def _truthy(value: bool | str | None) -> bool:
+    """A boolean argument that may have been templated into a string (``"{{ params.full_refresh }}"``)."""
+    return value if isinstance(value, bool) else str(value).strip().lower() in {"true", "1", "yes"}

@@ -1,7 +1,33 @@
-"""dbt profiles at run time: the user's ``profiles.yml``, or one written from an Airflow connection."""
+"""dbt profiles from Airflow connections: Cosmos's profile mappings, and the profile each run uses.
+
+Example:
+    >>> from cosmos_remote.profiles import GoogleCloudServiceAccountDictProfileMapping
+    >>> mapping = GoogleCloudServiceAccountDictProfileMapping(
+    ...     conn_id="gcp", profile_args={"project": "my-project", "dataset": "analytics"})
+"""
 
 from __future__ import annotations
 
-from cosmos_remote.profiles.bigquery import bigquery_target_from_connection, materialize_profile
+from cosmos_remote.profiles.base import BaseProfileMapping, DbtProfileConfigVars, profiles_yml
+from cosmos_remote.profiles.bigquery import (
+    GoogleCloudOauthProfileMapping,
+    GoogleCloudServiceAccountDictProfileMapping,
+    GoogleCloudServiceAccountFileProfileMapping,
+    bigquery_target,
+    materialize_profile,
+    parse_target,
+    write_profile,
+)
 
-__all__ = ["bigquery_target_from_connection", "materialize_profile"]
+__all__ = [
+    "BaseProfileMapping",
+    "DbtProfileConfigVars",
+    "GoogleCloudOauthProfileMapping",
+    "GoogleCloudServiceAccountDictProfileMapping",
+    "GoogleCloudServiceAccountFileProfileMapping",
+    "bigquery_target",
+    "materialize_profile",
+    "parse_target",
+    "profiles_yml",
+    "write_profile",
+]

@@ -19,7 +19,8 @@ HEADER = textwrap.dedent(
     from cosmos_remote.artifacts import NodeArtifact, Relation, RunScope, TaskInstanceXCom, artifact_store
     from cosmos_remote.config import ProfileConfig
     from cosmos_remote.dbt.manifest import DbtNode, Relation as DbtRelation
-    from cosmos_remote.operators._artifacts import ArtifactSource
+    from cosmos_remote.artifacts.factory import StoreChoice
+    from cosmos_remote.operators._artifacts import ArtifactSource, store_reference
     from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
     from cosmos_remote.operators.testing import TestSpec
 
@@ -29,7 +30,7 @@ HEADER = textwrap.dedent(
     SCRIPTS = json.loads({scripts!r})
     PROFILE = ProfileConfig(profile_name="p", target_name="dev", conn_id="google_cloud_default", dataset=DATASET,
                             project=PROJECT, location="US")
-    ARTIFACTS = ArtifactSource(setup_task_id="publish", remote_target_path=ROOT, conn_id="google_cloud_default")
+    ARTIFACTS = ArtifactSource(setup_task_id="publish")
 
 
     def node(name, resource_type="model", identifier=None):
@@ -52,7 +53,8 @@ PUBLISH = textwrap.dedent(
             files = {{"script": sql, "query": sql}} if node_id.startswith("test.") else {{"script": sql}}
             nodes.append(NodeArtifact(node_id=node_id, files=files))
         scope = RunScope(dag_id=context["dag"].dag_id, run_id=context["run_id"])
-        return store.publish(scope=scope, nodes=nodes, project_name="proj", dbt_version="1.11").to_xcom()
+        ref = store.publish(scope=scope, nodes=nodes, project_name="proj", dbt_version="1.11")
+        return store_reference(ref, StoreChoice(ROOT, "google_cloud_default" if ROOT else None, "test DAG"))
     """
 )
 
