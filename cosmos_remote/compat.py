@@ -23,6 +23,7 @@ __all__ = [
     "CosmosArgument",
     "CosmosCompatibilityWarning",
     "Notice",
+    "cosmos_setting_notices",
     "emit_notices",
     "ignored_notice",
     "markdown_table",
@@ -207,6 +208,29 @@ _TABLE: Final[tuple[tuple[str, str, Status, str], ...]] = (
     # DbtDag / DbtTaskGroup
     ("DbtDag", "on_warning_callback", "ignored", "dbt test warnings are logged by the test tasks"),
     ("DbtDag", "schedule_interval", "works", "Airflow 3 has no schedule_interval: its value is used as `schedule`"),
+    # astronomer-cosmos's Airflow settings ([cosmos] section / AIRFLOW__COSMOS__*), read when [cosmos_remote] is unset
+    (
+        "[cosmos]",
+        "remote_target_path",
+        "works",
+        "where the SQL is published, after the argument and `[cosmos_remote] remote_target_path`",
+    ),
+    ("[cosmos]", "remote_target_path_conn_id", "works", "the object store's connection"),
+    (
+        "[cosmos]",
+        "upload_sql_to_xcom",
+        "works",
+        "set true, the SQL goes through XCom even with `[cosmos] "
+        "remote_target_path` set, as in Cosmos; unset, the remote path wins",
+    ),
+    ("[cosmos]", "enable_setup_async_task", "ignored", "there is always a setup task: node tasks never run dbt"),
+    (
+        "[cosmos]",
+        "enable_teardown_async_task",
+        "ignored",
+        "no teardown task deletes the SQL (retries still need it): "
+        "retention belongs to the bucket's lifecycle rule and `cosmos-remote gc`",
+    ),
     # operator_args keys of Cosmos's dbt operators (Airflow's own BaseOperator arguments pass through as they are).
     ("operator_args", "install_deps", "works", "as `ProjectConfig.install_dbt_deps`"),
     ("operator_args", "full_refresh", "works", "`--full-refresh` in the setup task's render (templated)"),
@@ -251,15 +275,37 @@ def status(owner: str, name: str) -> CosmosArgument:
 def ignored_notice(owner: str, name: str) -> Notice:
     """The notice for an ignored argument that was given."""
     entry = _BY_KEY[(owner, name)]
-    where = f"operator_args[{name!r}]" if owner == "operator_args" else f"{owner}({name}=...)"
+    where = _where(owner, name, call=True)
     return Notice(owner=owner, name=name, message=f"{where} is ignored by cosmos_remote: {entry.note}.")
 
 
 def refusal(owner: str, name: str) -> str:
     """The error message for a refused argument that was given."""
     entry = _BY_KEY[(owner, name)]
-    where = f"operator_args[{name!r}]" if owner == "operator_args" else f"{owner}.{name}"
+    where = _where(owner, name, call=False)
     return f"{where} is not supported by cosmos_remote: {entry.note}."
+
+
+def _where(owner: str, name: str, *, call: bool) -> str:
+    if owner == "operator_args":
+        return f"operator_args[{name!r}]"
+    if owner.startswith("["):
+        return f"the Airflow setting {owner} {name}"
+    return f"{owner}({name}=...)" if call else f"{owner}.{name}"
+
+
+def cosmos_setting_notices() -> list[Notice]:
+    """Notices for astronomer-cosmos settings that are set but have no effect here (read now, no network)."""
+    from cosmos_remote.settings import setting_bool
+
+    notices: list[Notice] = []
+    setup = setting_bool("enable_setup_async_task")
+    if setup is not None and setup[1].startswith("[cosmos]") and not setup[0]:
+        notices.append(ignored_notice("[cosmos]", "enable_setup_async_task"))
+    teardown = setting_bool("enable_teardown_async_task")
+    if teardown is not None and teardown[1].startswith("[cosmos]") and teardown[0]:
+        notices.append(ignored_notice("[cosmos]", "enable_teardown_async_task"))
+    return notices
 
 
 def emit_notices(notices: Iterable[Notice], *, where: str) -> None:
@@ -277,6 +323,11 @@ def markdown_table() -> str:
     """The argument table of ``docs/migrating.md``."""
     lines = ["| Cosmos argument | cosmos_remote | what it does here |", "|---|---|---|"]
     for entry in COSMOS_ARGUMENTS:
-        name = f"`operator_args['{entry.name}']`" if entry.owner == "operator_args" else f"`{entry.owner}.{entry.name}`"
+        if entry.owner == "operator_args":
+            name = f"`operator_args['{entry.name}']`"
+        elif entry.owner.startswith("["):
+            name = f"`{entry.owner} {entry.name}`"
+        else:
+            name = f"`{entry.owner}.{entry.name}`"
         lines.append(f"| {name} | {entry.status} | {entry.note} |")
     return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ from typing import Any
 
 from cosmos_remote.airflow._options import DbtOptions, resolve_options
 from cosmos_remote.airflow.graph import BuiltGraph, build_tasks
-from cosmos_remote.compat import Notice, emit_notices, ignored_notice
+from cosmos_remote.compat import Notice, cosmos_setting_notices, emit_notices, ignored_notice
 from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos_remote.dbt.manifest import DbtGraph, dbt_command, default_cache_dir, load_manifest, parse_project
 from cosmos_remote.errors import ConfigError
@@ -84,7 +84,7 @@ def convert(
         render_config=render,
         operator_args=operator_args,
     )
-    emit_notices(options.notices, where=where)
+    emit_notices([*options.notices, *cosmos_setting_notices()], where=where)
     # Validates the store settings now (a misspelt URL in [cosmos] fails the parse); the setup task chooses again
     # at run time and its XCom reference is what node tasks read.
     choose_store(remote_target_path=execution.remote_target_path, conn_id=execution.remote_target_path_conn_id)

@@ -207,3 +207,18 @@ def test_run_time_target_puts_profile_args_over_the_connection(monkeypatch: pyte
     overridden = ProfileConfig("default", "dev", profile_mapping=mapping, project="other")
     assert bigquery_target(overridden)["project"] == "other"
     assert dataclasses.replace(overridden).job_project == "other"
+
+
+def test_cosmos_settings_that_cannot_apply_are_warned_about(clean_settings: Any) -> None:
+    from cosmos_remote.compat import cosmos_setting_notices
+
+    assert cosmos_setting_notices() == []
+    clean_settings["AIRFLOW__COSMOS__ENABLE_SETUP_ASYNC_TASK"] = "false"
+    clean_settings["AIRFLOW__COSMOS__ENABLE_TEARDOWN_ASYNC_TASK"] = "true"
+    try:
+        notices = cosmos_setting_notices()
+    finally:
+        del clean_settings["AIRFLOW__COSMOS__ENABLE_SETUP_ASYNC_TASK"]
+        del clean_settings["AIRFLOW__COSMOS__ENABLE_TEARDOWN_ASYNC_TASK"]
+    assert [n.name for n in notices] == ["enable_setup_async_task", "enable_teardown_async_task"]
+    assert "the Airflow setting [cosmos] enable_teardown_async_task is ignored" in notices[1].message
