@@ -58,6 +58,7 @@ def load_graph(*, project_config: ProjectConfig, profile_config: ProfileConfig, 
             dbt_vars=options.dbt_vars,
             dbt_executable=options.parse_dbt,
             env=options.env,
+            content_dir=options.parse_project_dir,
         )
     return load_manifest(Path(manifest))
 

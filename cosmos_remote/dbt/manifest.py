@@ -211,8 +211,12 @@ def parse_project(
     dbt_executable: Path | None = None,
     cache_dir: Path | None = None,
     env: Mapping[str, str] | None = None,
+    content_dir: Path | None = None,
 ) -> Path:
     """Run ``dbt parse`` once for this project content and return the cached ``manifest.json``.
+
+    ``content_dir`` is the folder whose files key the cache when ``project_dir`` is a view of it (the symlinked
+    project that :func:`cosmos_remote.dbt.deps.prepare_project` returns); default ``project_dir``.
 
     The cache key is the sha256 of every project file, the profiles file, the vars, the target and the values of the
     environment variables they read with ``env_var()``, so an edited model or a changed dataset variable re-parses
@@ -220,8 +224,8 @@ def parse_project(
     """
     profiles = [profiles_dir / "profiles.yml"] if profiles_dir is not None else []
     key = project_hash(
-        project_dir,
-        extra={"vars": dict(dbt_vars or {}), "profile": profile, "target": target},
+        content_dir or project_dir,
+        extra={"vars": dict(dbt_vars or {}), "profile": profile, "target": target, "dir": str(project_dir)},
         also=profiles,
     )
     cache = (cache_dir or default_cache_dir()) / "manifests" / key[:32]
