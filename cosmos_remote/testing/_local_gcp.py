@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cosmos_remote.testing._emulators import bigquery_emulator, delay_relay, fake_gcs_server, latency_proxy
-from cosmos_remote.testing._process import EmulatorError, ManagedProcess, check_port_free, free_port
+from cosmos_remote.testing._process import EmulatorError, ManagedProcess, check_port_free, free_ports
 
 __all__ = ["LocalGCP", "local_gcp"]
 
@@ -188,15 +188,16 @@ def local_gcp(
         check_port_free(bigquery_port, what="BigQuery emulator (bigquery_port)")
     processes: list[ManagedProcess] = []
     try:
-        gcs_public_port = gcs_port or free_port()
+        spare = [p for p in free_ports(6) if p not in (gcs_port, bigquery_port)]
+        gcs_public_port = gcs_port or spare.pop()
         gcs_proxied = gcs_request_delay > 0
-        gcs_direct_port = free_port() if gcs_proxied else gcs_public_port
+        gcs_direct_port = spare.pop() if gcs_proxied else gcs_public_port
         gcs_endpoint = f"http://127.0.0.1:{gcs_public_port}"
         gcs_direct = f"http://127.0.0.1:{gcs_direct_port}"
         gcs = fake_gcs_server(port=gcs_direct_port, external_url=gcs_endpoint)
-        bq_direct_port = free_port()
-        bq = bigquery_emulator(port=bq_direct_port, grpc_port=free_port(), project=project)
-        bq_public_port = bigquery_port or free_port()
+        bq_direct_port = spare.pop()
+        bq = bigquery_emulator(port=bq_direct_port, grpc_port=spare.pop(), project=project)
+        bq_public_port = bigquery_port or spare.pop()
         bq_endpoint = f"http://127.0.0.1:{bq_public_port}"
         bq_direct = f"http://127.0.0.1:{bq_direct_port}"
         bq_proxy = latency_proxy(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
-__all__ = ["EmulatorError", "ManagedProcess", "check_port_free", "free_port"]
+__all__ = ["EmulatorError", "ManagedProcess", "check_port_free", "free_port", "free_ports"]
 
 _LOG_TAIL_BYTES: Final = 4000
 
@@ -30,6 +30,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free TCP ports on 127.0.0.1 (held open together while chosen, so the kernel cannot hand
+    out one twice, as back-to-back :func:`free_port` calls sometimes do)."""
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def check_port_free(port: int, *, what: str) -> None:
