@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ def _parse_profiles_dir(profile_config: ProfileConfig) -> Path:
     path = folder / "profiles.yml"
     if not path.is_file() or path.read_text() != text:
         folder.mkdir(parents=True, exist_ok=True)
-        staged = folder / f".profiles.yml.{hashlib.sha256(str(id(text)).encode()).hexdigest()[:8]}"
+        staged = folder / f".profiles.yml.{os.getpid()}"
         staged.write_text(text)
         staged.replace(path)
     return folder
