@@ -17,8 +17,8 @@ Example:
 from __future__ import annotations
 
 from cosmos_remote.artifacts._fs import RetryPolicy
-from cosmos_remote.artifacts._session import FsspecPublishSession
-from cosmos_remote.artifacts.contract import ArtifactStore, IndexCache, PublishAtCommit, PublishSession
+from cosmos_remote.artifacts.base import BaseArtifactStore
+from cosmos_remote.artifacts.contract import ArtifactStore, IndexCache, PublishSession
 from cosmos_remote.artifacts.errors import (
     ArtifactError,
     ArtifactMissingError,
@@ -33,11 +33,12 @@ from cosmos_remote.artifacts.errors import (
     RunNotFoundError,
 )
 from cosmos_remote.artifacts.factory import artifact_store
+from cosmos_remote.artifacts.fsspec_store import FsspecArtifactStore
 from cosmos_remote.artifacts.index import FORMAT_VERSION, FileEntry, NodeEntry, Relation, RunIndex
 from cosmos_remote.artifacts.layout import INDEX_NAME, PRIMARY_FILE, RunScope, safe_segment
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, RunSummary, VerifyProblem, VerifyReport
-from cosmos_remote.artifacts.store import FsspecArtifactStore
-from cosmos_remote.artifacts.xcom import (
+from cosmos_remote.artifacts.session import StorePublishSession
+from cosmos_remote.artifacts.xcom_store import (
     XCOM_VALUE_LIMIT,
     InMemoryXCom,
     TaskInstanceXCom,
@@ -56,10 +57,10 @@ __all__ = [
     "ArtifactStore",
     "ArtifactTooLargeError",
     "BackendNotInstalledError",
+    "BaseArtifactStore",
     "ChecksumMismatchError",
     "FileEntry",
     "FsspecArtifactStore",
-    "FsspecPublishSession",
     "InMemoryXCom",
     "IncompleteRunError",
     "IndexCache",
@@ -67,7 +68,6 @@ __all__ = [
     "NodeArtifact",
     "NodeEntry",
     "NodeNotFoundError",
-    "PublishAtCommit",
     "PublishError",
     "PublishSession",
     "Relation",
@@ -77,6 +77,7 @@ __all__ = [
     "RunNotFoundError",
     "RunScope",
     "RunSummary",
+    "StorePublishSession",
     "TaskInstanceXCom",
     "VerifyProblem",
     "VerifyReport",

@@ -1,6 +1,6 @@
 """fsspec plumbing: build a filesystem lazily, and run one bounded, retried, concurrent batch of reads or writes.
 
-Filesystem scope (credentials): every :class:`~cosmos_remote.artifacts.store.FsspecArtifactStore` builds its own
+Filesystem scope (credentials): every :class:`~cosmos_remote.artifacts.fsspec_store.FsspecArtifactStore` builds its own
 filesystem on first use with ``skip_instance_cache=True``. fsspec otherwise keeps every instance in a process-wide
 cache keyed by its arguments, so a long-lived worker would keep reusing the credentials (and aiohttp session) of
 the first task forever. With an Airflow connection id we call ``airflow.sdk.io.get_fs(scheme, conn_id,

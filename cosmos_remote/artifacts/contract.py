@@ -17,7 +17,6 @@ __all__ = [
     "DEFAULT_INDEX_CACHE_SIZE",
     "ArtifactStore",
     "IndexCache",
-    "PublishAtCommit",
     "PublishSession",
     "locate_file",
 ]
@@ -45,8 +44,9 @@ class ArtifactStore(Protocol):
       may start writing files at each :meth:`PublishSession.add`, but the run is what :meth:`PublishSession.commit`
       is given, with the same guarantees as :meth:`publish`.
 
-    Implementations: :class:`~cosmos_remote.artifacts.store.FsspecArtifactStore` (``remote_target_path``: any
-    fsspec URL) and :class:`~cosmos_remote.artifacts.xcom.XComArtifactStore` (the fallback when
+    Implemented once by :class:`~cosmos_remote.artifacts.base.BaseArtifactStore` on storage primitives, which
+    :class:`~cosmos_remote.artifacts.fsspec_store.FsspecArtifactStore` (``remote_target_path``: any
+    fsspec URL) and :class:`~cosmos_remote.artifacts.xcom_store.XComArtifactStore` (the fallback when
     ``remote_target_path`` is unset).
 
     Example:
@@ -111,43 +111,6 @@ class PublishSession(Protocol):
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None: ...
-
-
-class PublishAtCommit:
-    """A :class:`PublishSession` that writes nothing before :meth:`commit`, for stores that publish in one piece.
-
-    Example:
-        >>> from cosmos_remote.artifacts import FsspecArtifactStore, NodeArtifact, RunScope
-        >>> store = FsspecArtifactStore(root="memory://doc-at-commit")
-        >>> node = NodeArtifact(node_id="model.p.a", files={"script": "select 1"})
-        >>> with PublishAtCommit(store, scope=RunScope(dag_id="d", run_id="r1")) as session:
-        ...     session.add(node)
-        ...     ref = session.commit(nodes=[node], project_name="p", dbt_version="1.11.2")
-        >>> ref.uri
-        'memory://doc-at-commit/d/r1'
-    """
-
-    def __init__(self, store: ArtifactStore, *, scope: RunScope) -> None:
-        self._store = store
-        self._scope = scope
-
-    def add(self, node: NodeArtifact) -> None:
-        """Nothing to do before the commit."""
-
-    def commit(self, *, nodes: Sequence[NodeArtifact], project_name: str, dbt_version: str) -> ArtifactRef:
-        """:meth:`ArtifactStore.publish` of ``nodes``."""
-        return self._store.publish(scope=self._scope, nodes=nodes, project_name=project_name, dbt_version=dbt_version)
-
-    def abort(self) -> None:
-        """Nothing was written."""
-
-    def __enter__(self) -> PublishAtCommit:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        return None
 
 
 class IndexCache:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cosmos_remote.artifacts.contract import ArtifactStore
-from cosmos_remote.artifacts.store import FsspecArtifactStore
-from cosmos_remote.artifacts.xcom import XComArtifactStore, XComChannel
+from cosmos_remote.artifacts.fsspec_store import FsspecArtifactStore
+from cosmos_remote.artifacts.xcom_store import XComArtifactStore, XComChannel
 
 __all__ = ["StoreChoice", "artifact_store", "check_remote_target_path", "choose_store"]
 

@@ -35,6 +35,7 @@ __all__ = [
     "PRIMARY_FILE",
     "RunScope",
     "check_file_name",
+    "check_relative_path",
     "plan_paths",
     "safe_relpath",
     "safe_segment",
@@ -58,6 +59,21 @@ _WINDOWS_DEVICES: Final = frozenset(
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_HEX]
+
+
+def check_relative_path(relative: str, *, what: str) -> None:
+    """Refuse a path that could leave a run prefix (absolute, ``..``, empty segments, backslashes), e.g. from a
+    forged index.
+
+    Example:
+        >>> check_relative_path("../x", what="artifact path")
+        Traceback (most recent call last):
+        ...
+        ValueError: artifact path '../x' is not a plain relative path; refusing to leave the run prefix
+    """
+    segments = relative.split("/")
+    if relative.startswith("/") or "\\" in relative or any(s in ("", ".", "..") for s in segments):
+        raise ValueError(f"{what} {relative!r} is not a plain relative path; refusing to leave the run prefix")
 
 
 def safe_segment(name: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cosmos_remote.artifacts import ArtifactRef, ArtifactStore, InMemoryXCom, RunScope, XComArtifactStore
-from cosmos_remote.artifacts.xcom import XCOM_KEY_PREFIX, encode_value
+from cosmos_remote.artifacts.xcom_store import XCOM_KEY_PREFIX, encode_value
 from cosmos_remote.testing import LocalGCP, local_gcp
 
 from .helpers import Backend, Harness

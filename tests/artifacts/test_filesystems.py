@@ -15,7 +15,7 @@ from cosmos_remote.testing import LocalGCP
 
 from .helpers import jaffle_nodes
 
-MODULES = ["__init__", "contract", "factory", "index", "layout", "model", "store", "xcom", "_fs"]
+MODULES = ["__init__", "base", "contract", "factory", "index", "layout", "model", "fsspec_store", "xcom_store", "_fs"]
 
 
 def test_importing_the_package_imports_neither_gcsfs_nor_airflow() -> None:

@@ -18,7 +18,7 @@ from cosmos_remote.artifacts import (
     XComArtifactStore,
     artifact_store,
 )
-from cosmos_remote.artifacts.xcom import decode_value
+from cosmos_remote.artifacts.xcom_store import decode_value
 
 from .helpers import jaffle_nodes
 
