@@ -64,7 +64,6 @@ DAG_TEMPLATE: Final = textwrap.dedent(
     from cosmos_remote.artifacts import NodeArtifact, RunScope, artifact_store
     from cosmos_remote.config import ProfileConfig
     from cosmos_remote.dbt.manifest import DbtNode, Relation
-    from cosmos_remote.hooks.bigquery import BigQueryHook
     from cosmos_remote.artifacts.factory import StoreChoice
     from cosmos_remote.operators._artifacts import ArtifactSource, store_reference
     from cosmos_remote.operators.bigquery import DbtRunBigQueryOperator
@@ -80,9 +79,8 @@ DAG_TEMPLATE: Final = textwrap.dedent(
     class BlockingDbtRun(DbtRunBigQueryOperator):
         # The same model task, but it waits for its job on the worker, as deferrable=False operators do.
         def execute(self, context):
-            hook = BigQueryHook(gcp_conn_id=self.gcp_conn_id)
-            self.hook = hook
-            job = self._submit_or_reattach(context, hook)
+            self.submit_job(context)
+            job = self.bigquery_job
             job.result()
             return self._finish(context, job)
 

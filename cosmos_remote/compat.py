@@ -61,6 +61,8 @@ class Notice:
 
 _NO_VENV: Final = "no per-run virtualenv: dbt runs in the Airflow environment, or the one of `dbt_executable_path`"
 
+_OWN_JOB_ID: Final = "each try gets a deterministic job id (DAG, task, run, SQL sha256, try), so a retry reattaches"
+_TRIGGERER_WAITS: Final = "the triggerer waits for the job; no worker waits for its result"
 _TABLE: Final[tuple[tuple[str, str, Status, str], ...]] = (
     # ProjectConfig, in Cosmos's positional order.
     ("ProjectConfig", "dbt_project_path", "works", "the project the setup task renders"),
@@ -261,6 +263,15 @@ _TABLE: Final[tuple[tuple[str, str, Status, str], ...]] = (
         "no dbt command runs per node; put dbt options in the project",
     ),
     ("operator_args", "callback", "refused", "no dbt command runs per node, so there is no project folder to pass"),
+    # BigQueryInsertJobOperator arguments a node task sets itself.
+    ("operator_args", "configuration", "refused", "a node's job is its published SQL plus the profile's query options"),
+    ("operator_args", "job_id", "refused", _OWN_JOB_ID),
+    ("operator_args", "force_rerun", "refused", _OWN_JOB_ID),
+    ("operator_args", "reattach_states", "refused", "a retry always reattaches to a running job of an earlier try"),
+    ("operator_args", "durable", "refused", "the job id is always saved in the task state store before the insert"),
+    ("operator_args", "result_timeout", "refused", _TRIGGERER_WAITS),
+    ("operator_args", "result_retry", "refused", _TRIGGERER_WAITS),
+    ("operator_args", "deferrable", "refused", "node tasks always defer (True is accepted)"),
 )
 
 COSMOS_ARGUMENTS: Final[tuple[CosmosArgument, ...]] = tuple(CosmosArgument(*row) for row in _TABLE)

@@ -60,6 +60,8 @@ def _operator_args(operator_args: Mapping[str, Any]) -> tuple[dict[str, Any], li
         except KeyError:
             args[key] = value
             continue
+        if key == "deferrable" and value is True:
+            continue  # what node tasks do anyway
         if entry.status == "refused":
             raise ConfigError(refusal("operator_args", key))
         if entry.status == "ignored":

@@ -19,9 +19,9 @@ from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos_remote.dbt.manifest import DbtGraph, DbtNode
 from cosmos_remote.dbt.selection import select_nodes
 from cosmos_remote.operators._artifacts import ArtifactSource
+from cosmos_remote.operators.dbt_tests import TestSpec
 from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
 from cosmos_remote.operators.setup import DbtSetupOperator
-from cosmos_remote.operators.testing import TestSpec
 
 __all__ = ["SETUP_TASK_ID", "BuiltGraph", "DependencyCycleError", "build_tasks", "check_acyclic"]
 

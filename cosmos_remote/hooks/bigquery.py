@@ -14,12 +14,15 @@ Example connection (as an environment variable)::
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.google.cloud.hooks.bigquery import BigQueryAsyncHook as _ProviderBigQueryAsyncHook
 from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook as _ProviderBigQueryHook
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from aiohttp import ClientSession
     from gcloud.aio.bigquery import Job
     from google.api_core.client_options import ClientOptions
@@ -46,6 +49,36 @@ class BigQueryHook(_ProviderBigQueryHook):
     def get_client_options(self, api_endpoint_override: str | None = None) -> ClientOptions:
         options: ClientOptions = super().get_client_options(api_endpoint_override or self.api_endpoint())
         return options
+
+    def generate_job_id(
+        self,
+        job_id: str | None,
+        dag_id: str,
+        task_id: str,
+        logical_date: datetime | None,
+        configuration: dict[str, Any],
+        run_after: datetime | None = None,
+        force_rerun: bool = False,
+        try_number: int | None = None,
+    ) -> str:
+        """The provider's extension point, made deterministic for dbt nodes: ``job_id`` (the readable prefix, e.g.
+        ``cosmos_{dag}__{task}__{run}``) suffixed with the sha256 of the job's SQL and the try number, so a retry
+        of the same node, run and SQL finds the job of the previous try. Without a prefix, or with
+        ``force_rerun``, the provider's own scheme applies.
+
+        Example:
+            >>> hook = BigQueryHook.__new__(BigQueryHook)
+            >>> hook.generate_job_id("cosmos_d__t__r", "d", "t", None, {"query": {"query": "select 1"}}, try_number=2)
+            'cosmos_d__t__r__822ae07d4783158b__2'
+        """
+        if not job_id or force_rerun:
+            return str(
+                super().generate_job_id(
+                    job_id, dag_id, task_id, logical_date, configuration, run_after, force_rerun, try_number
+                )
+            )
+        sql = str(configuration.get("query", {}).get("query", ""))
+        return f"{job_id}__{hashlib.sha256(sql.encode('utf-8')).hexdigest()[:16]}__{try_number or 1}"
 
 
 class BigQueryAsyncHook(_ProviderBigQueryAsyncHook):

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["MAX_ATTEMPTS", "job_id_for", "job_link", "job_summary", "sanitize_labels"]
+__all__ = ["MAX_ATTEMPTS", "job_id_prefix", "job_link", "job_summary", "sanitize_labels"]
 
 #: A model is submitted at most this many times in one DAG run (one new job per failed attempt).
 MAX_ATTEMPTS: Final = 50
@@ -23,16 +23,19 @@ def _short(value: str, limit: int) -> str:
     return f"{value[: limit - 9]}_{digest}"
 
 
-def job_id_for(*, dag_id: str, task_id: str, run_id: str, sql_sha256: str, attempt: int) -> str:
-    """The job id of ``attempt`` (1, 2, ...) of a task in a DAG run, for a given SQL.
+def job_id_prefix(*, dag_id: str, task_id: str, run_id: str) -> str:
+    """The readable start of every job id of a task in a DAG run; :meth:`BigQueryHook.generate_job_id
+    <cosmos_remote.hooks.bigquery.BigQueryHook.generate_job_id>` appends the SQL's sha256 and the try number.
 
-    Deterministic, so a retry finds the job of the previous try instead of submitting a duplicate: the same model
-    in the same run with the same SQL always maps to the same ids. BigQuery job ids allow letters, digits, ``_`` and
-    ``-`` up to 1,024 characters.
+    Deterministic, so a retry finds the job of the previous try instead of submitting a duplicate. BigQuery job ids
+    allow letters, digits, ``_`` and ``-`` up to 1,024 characters.
+
+    Example:
+        >>> job_id_prefix(dag_id="jaffle", task_id="orders.run", run_id="manual__2026-12-01T09:00:00+00:00")
+        'cosmos_jaffle__orders_run__manual__2026-12-01T09_00_00_00_00'
     """
     raw = f"cosmos_{dag_id}__{task_id}__{run_id}"
-    safe = _short(_JOB_ID_UNSAFE.sub("_", raw), 900)
-    return f"{safe}__{sql_sha256[:16]}__{attempt}"
+    return _short(_JOB_ID_UNSAFE.sub("_", raw), 900)
 
 
 def _label(value: str) -> str:

@@ -1,36 +1,86 @@
 """BigQuery operators for dbt nodes: deferrable jobs built on the provider's ``BigQueryInsertJobOperator``.
 
-Each task fetches its node's script from the artifact store once (when its template fields are rendered, so the SQL
-shows in the UI), submits it as a query job with a deterministic id and labels, records the job id and link, and
-defers until the triggerer sees the job finish. A retry never runs a model twice at once: the job id of each try is
-written to the task's state store *before* the job is inserted, so the next try reattaches to a running job,
-completes from a succeeded one, and submits anew only after a failure.
+Each task fetches its node's script from the artifact store once per try (when its template fields are rendered, so
+the SQL shows in the UI; on resuming after the trigger the SQL comes from the job itself), submits it as a query job
+with a deterministic id and labels through the provider's ``submit_job`` / ``generate_job_id``, records the job id
+and link, and defers until the triggerer sees the job finish. A retry never runs a model twice at once: the job id of
+each try is written to the task's state store *before* the job is inserted, so the next try reattaches to a running
+job, completes from a succeeded one, and submits anew only after a failure.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from airflow.providers.google.cloud.links.bigquery import BigQueryJobDetailLink, BigQueryTableLink
 from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
-from airflow.sdk import Asset
+from airflow.sdk import Asset, Context
 from airflow.sdk.exceptions import AirflowException
 
+from cosmos_remote.compat import refusal
 from cosmos_remote.config import ProfileConfig
 from cosmos_remote.dbt.manifest import DbtNode
+from cosmos_remote.errors import ConfigError
 from cosmos_remote.hooks.bigquery import BigQueryHook
 from cosmos_remote.operators._artifacts import ArtifactSource
-from cosmos_remote.operators._jobs import job_id_for, job_link, job_summary, sanitize_labels
+from cosmos_remote.operators._jobs import job_id_prefix, job_link, job_summary, sanitize_labels
 from cosmos_remote.operators._publish import TEST_QUERY_FILE
+from cosmos_remote.operators.dbt_tests import (
+    TestSpec,
+    evaluate_tests,
+    failure_count_query,
+    split_failure_count_query,
+)
 from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
-from cosmos_remote.operators.testing import TestSpec, evaluate_tests, failure_count_query
 from cosmos_remote.triggers.bigquery import BigQueryInsertJobTrigger
 
 __all__ = ["DbtRunBigQueryOperator", "DbtTestBigQueryOperator", "bigquery_asset"]
 
+if TYPE_CHECKING:
+    from pydantic import JsonValue
+
+    from cosmos_remote.artifacts import Relation as ArtifactRelation
+    from cosmos_remote.dbt.manifest import Relation as DbtRelation
+
 _STATE_KEY = "cosmos_remote_bigquery_job"
+
+#: ``BigQueryInsertJobOperator`` arguments a node task fixes itself (their reasons are in :mod:`cosmos_remote.compat`).
+FIXED_PROVIDER_ARGUMENTS: Final = (
+    "configuration",
+    "job_id",
+    "force_rerun",
+    "reattach_states",
+    "durable",
+    "result_timeout",
+    "result_retry",
+    "deferrable",
+)
+
+
+def _refuse_fixed_arguments(kwargs: dict[str, Any], *, task_id: object) -> None:
+    """Refuse a provider argument the node task cannot honour, at DAG parse; ``deferrable=True`` is accepted."""
+    if kwargs.get("deferrable") is True:
+        del kwargs["deferrable"]
+    for name in FIXED_PROVIDER_ARGUMENTS:
+        if name in kwargs:
+            raise ConfigError(f"task {task_id!r}: {refusal('operator_args', name)}")
+
+
+def _relation_name(relation: ArtifactRelation | DbtRelation | None) -> str | None:
+    """``database.schema.identifier``, when all three are known."""
+    if relation is None or not (relation.database and relation.schema and relation.identifier):
+        return None
+    return f"{relation.database}.{relation.schema}.{relation.identifier}"
+
+
+def _relation_from_name(name: object) -> ArtifactRelation | None:
+    from cosmos_remote.artifacts import Relation
+
+    if not isinstance(name, str) or name.count(".") < 2:
+        return None
+    database, schema, identifier = name.split(".", 2)
+    return Relation(database=database, schema=schema, identifier=identifier)
 
 
 def bigquery_asset(node: DbtNode) -> Asset | None:
@@ -42,7 +92,8 @@ def bigquery_asset(node: DbtNode) -> Asset | None:
 
 
 class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
-    """Shared job handling: fetch the SQL, submit or reattach, defer, record."""
+    """Shared job handling on the provider's extension points: the SQL is fetched once per try, ``submit_job``
+    reattaches or inserts under a deterministic id (``generate_job_id``), ``execute_complete`` records the job."""
 
     template_fields: Sequence[str] = ("sql", "dbt_node_id", "project_id", "dataset", "location", "configuration")
     template_fields_renderers = {"sql": "sql", "configuration": "json"}
@@ -61,6 +112,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         labels: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
+        _refuse_fixed_arguments(kwargs, task_id=kwargs.get("task_id"))
         super().__init__(
             configuration={},
             project_id=cast(str, project_id or profile_config.job_project),
@@ -78,22 +130,38 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         self.extra_labels = dict(labels or {})
         self.query_options = _query_options(profile_config.profile_args)
         self.sql: str = ""
+        self.published_relation: ArtifactRelation | None = None
+        self.bigquery_job: Any = None
 
-    # -- SQL ------------------------------------------------------------------------------------------------------
+    # -- SQL, once per try ----------------------------------------------------------------------------------------
 
-    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render, then take the node's SQL: from the artifact store when the try starts, from the job this try
+        submitted when the task resumes after the trigger (Airflow renders again then, and the Rendered Template
+        keeps showing the SQL without a second read of the store)."""
         super().render_template_fields(context, jinja_env)
-        self.sql = self._load_sql(context)
+        resumed = self._job_of_this_try(context)
+        if resumed is not None:
+            self.bigquery_job, saved = resumed
+            self.sql = self._sql_of_job(self.bigquery_job)
+            self.published_relation = _relation_from_name(saved.get("relation"))
+        else:
+            self.sql = self._load_sql(context)
         self.configuration = {
             "query": {"query": self.sql, "useLegacySql": False, **self.query_options},
             "labels": self._labels(context),
         }
 
-    def _load_sql(self, context: Any) -> str:
+    def _load_sql(self, context: Context) -> str:
         store, ref = self.artifacts.open(context["ti"])
-        return store.fetch(ref=ref, node_id=self.dbt_node_id).decode("utf-8")
+        sql = store.fetch(ref=ref, node_id=self.dbt_node_id).decode("utf-8")
+        self.published_relation = store.read_index(ref=ref).nodes[self.dbt_node_id].relation
+        return sql
 
-    def _labels(self, context: Any) -> dict[str, str]:
+    def _sql_of_job(self, job: Any) -> str:
+        return str(getattr(job, "query", None) or "")
+
+    def _labels(self, context: Context) -> dict[str, str]:
         labels = {
             "airflow-dag": self.dag_id,
             "airflow-task": self.task_id,
@@ -104,24 +172,32 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         }
         return sanitize_labels({**labels, **self.extra_labels})
 
-    # -- submit / reattach ----------------------------------------------------------------------------------------
+    def _job_of_this_try(self, context: Context) -> tuple[Any, dict[str, Any]] | None:
+        """The job this very try submitted before it deferred, with what was saved of it in the task state store."""
+        previous = self._saved_job(context)
+        if previous is None or previous.get("try_number") != context["ti"].try_number:
+            return None
+        from google.api_core.exceptions import NotFound
 
-    def execute(self, context: Any) -> Any:
         hook = self._new_hook()
-        if self.project_id is None:
-            self.project_id = hook.project_id
-        job = self._submit_or_reattach(context, hook)
-        self.job_id = job.job_id
-        BigQueryJobDetailLink.persist(
-            context=context, project_id=self.project_id, location=self.location or job.location, job_id=job.job_id
-        )
-        self._persist_table_link(context)
-        self.log.info("dbt %s runs as BigQuery job %s: %s", self.dbt_node_id, job.job_id, self._link(job.job_id))
+        try:
+            job = hook.get_job(job_id=previous["job_id"], project_id=self._project(hook), location=self.location)
+        except NotFound:
+            return None
+        return job, previous
+
+    # -- submit (the provider's extension points) -----------------------------------------------------------------
+
+    def execute(self, context: Context) -> Any:
+        """``submit_job``, then defer to the endpoint-aware trigger while the job runs (the worker slot is free)."""
+        job_id = self.submit_job(context)
+        job = self.bigquery_job
+        self.log.info("dbt %s runs as BigQuery job %s: %s", self.dbt_node_id, job_id, self._link(job_id))
         if job.running():
             self.defer(
                 trigger=BigQueryInsertJobTrigger(
                     conn_id=self.gcp_conn_id,
-                    job_id=job.job_id,
+                    job_id=job_id,
                     project_id=self.project_id,
                     location=self.location or job.location,
                     poll_interval=self.poll_interval,
@@ -129,57 +205,67 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
                     cancel_on_kill=self.cancel_on_kill,
                 ),
                 method_name="execute_complete",
-                kwargs={"job_id": job.job_id},
+                kwargs={"job_id": job_id},
             )
         return self._finish(context, job)
 
-    def _new_hook(self) -> BigQueryHook:
-        """The endpoint-aware hook for this task's connection, kept on ``self.hook`` as the provider does."""
-        hook = BigQueryHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
-        self.hook = hook
-        return hook
+    def submit_job(self, context: Context) -> str:
+        """Reattach to this task's job of an earlier try, or insert the node's job under the id of
+        ``generate_job_id`` (saved in the task state store *before* the insert); persist the links; return the id."""
+        hook = self._new_hook()
+        self.project_id = self._project(hook)
+        job = self._reattach(context, hook) or self._insert(context, hook)
+        self.bigquery_job = job
+        self.job_id = job.job_id
+        BigQueryJobDetailLink.persist(
+            context=context, project_id=self.project_id, location=self.location or job.location, job_id=job.job_id
+        )
+        self._persist_table_link(context)
+        return str(job.job_id)
 
-    def _persist_table_link(self, context: Any) -> None:
-        relation = self.node.relation
-        if relation is not None:
-            BigQueryTableLink.persist(
-                context=context, project_id=relation.database, dataset_id=relation.schema, table_id=relation.identifier
+    def _reattach(self, context: Context, hook: BigQueryHook) -> Any:
+        from google.api_core.exceptions import NotFound
+
+        previous = self._saved_job(context)
+        if previous is None or previous.get("max_tries") != context["ti"].max_tries:
+            return None
+        try:
+            job = hook.get_job(job_id=previous["job_id"], project_id=self.project_id, location=self.location)
+        except NotFound:
+            return None
+        if job.state != "DONE":
+            self.log.info("Reattaching to job %s of a previous try (state %s)", job.job_id, job.state)
+            return job
+        if not job.error_result:
+            self.log.info(
+                "Job %s of a previous try already succeeded; not running %s again", job.job_id, self.dbt_node_id
             )
+            return job
+        self.log.info("Job %s of a previous try failed (%s); submitting a new job", job.job_id, job.error_result)
+        return None
 
-    def _submit_or_reattach(self, context: Any, hook: BigQueryHook) -> Any:
-        from google.api_core.exceptions import Conflict, NotFound
+    def _insert(self, context: Context, hook: BigQueryHook) -> Any:
+        from google.api_core.exceptions import Conflict
 
         ti = context["ti"]
-        state = context.get("task_state_store")
-        previous = state.get(_STATE_KEY) if state is not None else None
-        if isinstance(previous, dict) and previous.get("max_tries") == ti.max_tries:
-            try:
-                job = hook.get_job(job_id=previous["job_id"], project_id=self.project_id, location=self.location)
-            except NotFound:
-                job = None
-            if job is not None and job.state != "DONE":
-                self.log.info("Reattaching to job %s of a previous try (state %s)", job.job_id, job.state)
-                return job
-            if job is not None and not job.error_result:
-                self.log.info(
-                    "Job %s of a previous try already succeeded; not running %s again", job.job_id, self.dbt_node_id
-                )
-                return job
-            if job is not None:
-                self.log.info(
-                    "Job %s of a previous try failed (%s); submitting a new job", job.job_id, job.error_result
-                )
-        sql_sha256 = hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
-        job_id = job_id_for(
+        job_id = hook.generate_job_id(
+            job_id=job_id_prefix(dag_id=self.dag_id, task_id=self.task_id, run_id=str(context["run_id"])),
             dag_id=self.dag_id,
             task_id=self.task_id,
-            run_id=str(context["run_id"]),
-            sql_sha256=sql_sha256,
-            attempt=ti.try_number,
+            logical_date=None,
+            configuration=self.configuration,
+            try_number=ti.try_number,
         )
+        state = context.get("task_state_store")
         if state is not None:
             # Before the insert: a worker that dies right after it leaves the id for the next try to find.
-            state.set(_STATE_KEY, {"job_id": job_id, "max_tries": ti.max_tries})
+            saved: dict[str, JsonValue] = {
+                "job_id": job_id,
+                "max_tries": ti.max_tries,
+                "try_number": ti.try_number,
+                "relation": _relation_name(self.published_relation),
+            }
+            state.set(_STATE_KEY, saved)
         try:
             return hook.insert_job(
                 configuration=self.configuration,
@@ -193,31 +279,56 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
             self.log.info("Job %s already exists (state %s); attaching to it", job_id, job.state)
             return job
 
+    def _saved_job(self, context: Context) -> dict[str, Any] | None:
+        state = context.get("task_state_store")
+        previous = state.get(_STATE_KEY) if state is not None else None
+        return previous if isinstance(previous, dict) and previous.get("job_id") else None
+
+    def _new_hook(self) -> BigQueryHook:
+        """The endpoint-aware hook for this task's connection, kept on ``self.hook`` as the provider does."""
+        if not isinstance(self.hook, BigQueryHook):
+            self.hook = BigQueryHook(gcp_conn_id=self.gcp_conn_id, impersonation_chain=self.impersonation_chain)
+        return self.hook
+
+    def _project(self, hook: BigQueryHook) -> str:
+        return str(self.project_id or hook.project_id)
+
+    def _persist_table_link(self, context: Context) -> None:
+        relation = self.published_relation or self.node.relation
+        if relation is not None:
+            BigQueryTableLink.persist(
+                context=context, project_id=relation.database, dataset_id=relation.schema, table_id=relation.identifier
+            )
+
     # -- completion -----------------------------------------------------------------------------------------------
 
-    def execute_complete(self, context: Any, event: dict[str, Any], job_id: str | None = None) -> Any:
+    def execute_complete(self, context: Context, event: dict[str, Any], job_id: str | None = None) -> Any:
+        """The trigger's event: fail with the job's error and link, or record the finished job."""
         job_id = job_id or event.get("job_id")
         if event.get("status") == "error":
             raise AirflowException(
                 f"dbt {self.dbt_node_id}: BigQuery job {job_id} failed: {event.get('message')}\n{self._link(job_id)}"
             )
-        hook = self._new_hook()
-        job = hook.get_job(job_id=job_id, project_id=self.project_id or hook.project_id, location=self.location)
+        job = self.bigquery_job
+        if job is None or job.job_id != job_id or job.state != "DONE":
+            hook = self._new_hook()
+            job = hook.get_job(job_id=job_id, project_id=self._project(hook), location=self.location)
         return self._finish(context, job, deferred=True)
 
     def _link(self, job_id: str | None) -> str:
         return job_link(project_id=str(self.project_id), location=self.location, job_id=str(job_id))
 
-    def _finish(self, context: Any, job: Any, *, deferred: bool = False) -> Any:
+    def _finish(self, context: Context, job: Any, *, deferred: bool = False) -> Any:
         if job.error_result:
             raise AirflowException(
                 f"dbt {self.dbt_node_id}: BigQuery job {job.job_id} failed: {job.error_result.get('message')}\n"
                 f"{self._link(job.job_id)}"
             )
         summary = job_summary(job, project_id=self.project_id, location=self.location)
+        relation = self.published_relation or self.node.relation
         summary.update(
             node_id=self.dbt_node_id,
-            relation=str(self.node.relation) if self.node.relation else None,
+            relation=_relation_name(relation),
             deferred=deferred,
         )
         self.log.info(
@@ -232,7 +343,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         )
         return self._result(context, job, summary)
 
-    def _result(self, context: Any, job: Any, summary: dict[str, Any]) -> Any:
+    def _result(self, context: Context, job: Any, summary: dict[str, Any]) -> Any:
         return summary
 
 
@@ -248,6 +359,27 @@ class DbtRunBigQueryOperator(DbtRunAirflowAsyncFactoryOperator, _DbtBigQueryJobO
         if asset is not None and "outlets" not in kwargs:
             kwargs["outlets"] = [asset]
         super().__init__(node=node, **kwargs)
+        self.asset = asset
+
+    def _result(self, context: Context, job: Any, summary: dict[str, Any]) -> Any:
+        """The asset event carries the job and the relation the setup task published (the outlet itself is fixed
+        at parse; a different published relation is logged, naming both)."""
+        if self.asset is not None and self.asset in self.outlets:
+            published = summary.get("relation")
+            parsed = _relation_name(self.node.relation)
+            if published and parsed and published != parsed:
+                self.log.warning(
+                    "dbt %s built %s, but the DAG was parsed with %s: the Asset %s names the parse-time relation; "
+                    "re-parse the DAG (or pin the schema) so downstream schedules follow the new one",
+                    self.dbt_node_id,
+                    published,
+                    parsed,
+                    self.asset.uri,
+                )
+            context["outlet_events"][self.asset].extra.update(
+                {"relation": published, "job_id": summary["job_id"], "job_link": summary["job_link"]}
+            )
+        return summary
 
 
 class DbtTestBigQueryOperator(DbtTestAirflowAsyncFactoryOperator, _DbtBigQueryJobOperator):
@@ -261,10 +393,10 @@ class DbtTestBigQueryOperator(DbtTestAirflowAsyncFactoryOperator, _DbtBigQueryJo
         self.tests = list(tests)
         self._test_sql: dict[str, str] = {}
 
-    def _persist_table_link(self, context: Any) -> None:
+    def _persist_table_link(self, context: Context) -> None:
         """A test task has no table of its own: only the job link."""
 
-    def _load_sql(self, context: Any) -> str:
+    def _load_sql(self, context: Context) -> str:
         store, ref = self.artifacts.open(context["ti"])
         self._test_sql = {
             t.unique_id: store.fetch(ref=ref, node_id=t.unique_id, name=TEST_QUERY_FILE).decode("utf-8")
@@ -272,7 +404,12 @@ class DbtTestBigQueryOperator(DbtTestAirflowAsyncFactoryOperator, _DbtBigQueryJo
         }
         return failure_count_query(self._test_sql)
 
-    def _result(self, context: Any, job: Any, summary: dict[str, Any]) -> Any:
+    def _sql_of_job(self, job: Any) -> str:
+        query = super()._sql_of_job(job)
+        self._test_sql = split_failure_count_query(query, [t.unique_id for t in self.tests])
+        return query
+
+    def _result(self, context: Context, job: Any, summary: dict[str, Any]) -> Any:
         rows = {row["test_id"]: dict(row.items()) for row in job.result()}
         outcome = evaluate_tests(self.tests, rows=rows, sql=self._test_sql)
         for line in outcome.warnings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import importlib
 import subprocess
 import sys
@@ -14,8 +13,6 @@ from cosmos_remote.artifacts import BackendNotInstalledError, FsspecArtifactStor
 from cosmos_remote.testing import LocalGCP
 
 from .helpers import jaffle_nodes
-
-MODULES = ["__init__", "base", "contract", "factory", "index", "layout", "model", "fsspec_store", "xcom_store", "_fs"]
 
 
 def test_importing_the_package_imports_neither_gcsfs_nor_airflow() -> None:
@@ -62,10 +59,3 @@ def test_stores_do_not_share_fsspec_instances(gcs_emulator: LocalGCP) -> None:
     second = FsspecArtifactStore(root=f"gs://{gcs_emulator.bucket}/x", storage_options=options)
     assert first.fs is not second.fs
     assert first.fs is first.fs
-
-
-@pytest.mark.parametrize("module", MODULES)
-def test_docstring_examples_run(module: str) -> None:
-    name = "cosmos_remote.artifacts" + ("" if module == "__init__" else f".{module}")
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0

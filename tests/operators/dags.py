@@ -22,7 +22,7 @@ HEADER = textwrap.dedent(
     from cosmos_remote.artifacts.factory import StoreChoice
     from cosmos_remote.operators._artifacts import ArtifactSource, store_reference
     from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
-    from cosmos_remote.operators.testing import TestSpec
+    from cosmos_remote.operators.dbt_tests import TestSpec
 
     ROOT = {root!r}
     PROJECT = {project!r}

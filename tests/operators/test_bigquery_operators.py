@@ -83,6 +83,67 @@ def test_model_task_defers_then_records_the_job_and_emits_the_real_relation(
     assert uris == {f"bigquery://{gcp.project}/{dataset}/dim_customers"}
 
 
+def test_a_resumed_task_does_not_read_the_store_again_fault_injected(
+    gcp: LocalGCP, airflow_dags_folder: Path, dataset: str
+) -> None:
+    """The SQL is fetched once per try: after the trigger the task completes from its job, even if the run's
+    artifacts are gone by then (deleted right after the submit: no real part deletes at that exact point), and the
+    Rendered Template still shows the SQL BigQuery ran."""
+    gcp.set_job_latency(3.0)
+    sql = f"create or replace table `{dataset}.resumed` as select 1 as id"
+    body = """
+    from cosmos_remote.operators.bigquery import DbtRunBigQueryOperator
+
+
+    class ArtifactsDeletedWhileDeferred(DbtRunBigQueryOperator):
+        def submit_job(self, context):
+            job_id = super().submit_job(context)
+            store, ref = self.artifacts.open(context["ti"])
+            store.delete_run(uri=ref.uri)
+            return job_id
+
+
+    with DAG("op_resume", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        publish() >> ArtifactsDeletedWhileDeferred(
+            task_id="resumed.run", node=node("resumed"), profile_config=PROFILE, artifacts=ARTIFACTS, poll_interval=1)
+    """
+    dag_run = run_dag(
+        gcp, airflow_dags_folder, dag_id="op_resume", dataset=dataset, scripts={"model.proj.resumed": sql}, body=body
+    )
+    assert states(dag_run) == {"publish": "success", "resumed.run": "success"}
+    ti = next(t for t in dag_run.get_task_instances() if t.task_id == "resumed.run")
+    summary = ti.xcom_pull(task_ids="resumed.run")
+    assert summary["deferred"] is True
+    assert summary["relation"] == f"{gcp.project}.{dataset}.resumed", "the published relation survives the resume"
+
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rendered = RenderedTaskInstanceFields.get_templated_fields(ti, session=session)
+    assert rendered is not None
+    assert rendered["sql"] == sql
+
+
+def test_provider_arguments_a_node_task_sets_itself_are_refused_at_parse() -> None:
+    from cosmos_remote.config import ProfileConfig
+    from cosmos_remote.dbt.manifest import DbtNode
+    from cosmos_remote.errors import ConfigError
+    from cosmos_remote.operators._artifacts import ArtifactSource
+    from cosmos_remote.operators.bigquery import DbtRunBigQueryOperator
+
+    node = DbtNode(
+        unique_id="model.p.a", resource_type="model", name="a", package_name="p", original_file_path="models/a.sql",
+        materialized="table", relation=None, depends_on=(), tags=(), fqn=("p", "a"),
+    )  # fmt: skip
+    profile = ProfileConfig(profile_name="p", target_name="dev", conn_id="c", dataset="d", project="x")
+    common: dict[str, Any] = {"node": node, "profile_config": profile, "artifacts": ArtifactSource("dbt_setup")}
+    for argument, value in [("job_id", "mine"), ("reattach_states", {"RUNNING"}), ("deferrable", False)]:
+        with pytest.raises(ConfigError, match=rf"task 'a.run': operator_args\['{argument}'\] is not supported"):
+            DbtRunBigQueryOperator(task_id="a.run", **common, **{argument: value})
+    assert DbtRunBigQueryOperator(task_id="a.run", deferrable=True, **common).deferrable is True
+
+
 def _retry_body(dag_id: str, fault: str) -> str:
     """A model task with one retry whose first try dies at ``fault`` (a fault injected into the real operator:
     no real part can kill a worker on demand at an exact point)."""
@@ -91,11 +152,11 @@ def _retry_body(dag_id: str, fault: str) -> str:
 
 
     class FaultyFirstTry(DbtRunBigQueryOperator):
-        def _submit_or_reattach(self, context, hook):
-            job = super()._submit_or_reattach(context, hook)
+        def submit_job(self, context):
+            job_id = super().submit_job(context)
             if {fault == "after_submit"!r} and context["ti"].try_number == 1:
                 raise RuntimeError("worker lost right after submitting")
-            return job
+            return job_id
 
         def _finish(self, context, job, **kwargs):
             if {fault == "after_success"!r} and context["ti"].try_number == 1:

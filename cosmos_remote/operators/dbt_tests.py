@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TestOutcome", "TestSpec", "evaluate_tests", "failure_count_query"]
+__all__ = ["TestOutcome", "TestSpec", "evaluate_tests", "failure_count_query", "split_failure_count_query"]
 
 _SQL_EXCERPT = 2000
 
@@ -83,3 +83,26 @@ def evaluate_tests(
         elif status == "warn":
             outcome.warnings.append(f"WARN {message}")
     return outcome
+
+
+def split_failure_count_query(query: str, test_ids: Sequence[str]) -> dict[str, str]:
+    """The per-test queries :func:`failure_count_query` stacked into ``query`` (e.g. read back from the job).
+
+    Example:
+        >>> queries = {"test.p.a": "select 1 as failures, false as should_warn, false as should_error"}
+        >>> split_failure_count_query(failure_count_query(queries), ["test.p.a"]) == queries
+        True
+    """
+    ids = sorted(test_ids)
+    heads = [f"select {_quote(i)} as test_id, failures, should_warn, should_error from (\n" for i in ids]
+    found: dict[str, str] = {}
+    for position, (test_id, head) in enumerate(zip(ids, heads, strict=True)):
+        start = query.find(head)
+        if start < 0:
+            continue
+        start += len(head)
+        tail = "\n)\nunion all\n" + heads[position + 1] if position + 1 < len(heads) else "\n)"
+        end = query.find(tail, start) if position + 1 < len(heads) else query.rfind(tail)
+        if end >= start:
+            found[test_id] = query[start:end]
+    return found
