@@ -12,7 +12,8 @@ from cosmos_remote.airflow._options import DbtOptions, resolve_options
 from cosmos_remote.airflow.graph import BuiltGraph, build_tasks
 from cosmos_remote.compat import Notice, cosmos_setting_notices, emit_notices, ignored_notice
 from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos_remote.dbt.manifest import DbtGraph, dbt_command, default_cache_dir, load_manifest, parse_project
+from cosmos_remote.dbt.manifest import DbtGraph, load_manifest, parse_project
+from cosmos_remote.dbt.runner import dbt_command, default_cache_dir
 from cosmos_remote.errors import ConfigError
 
 __all__ = ["convert", "cosmos_dag_kwargs", "load_graph"]

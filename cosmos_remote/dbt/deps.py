@@ -13,7 +13,6 @@ import hashlib
 import os
 import shlex
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from cosmos_remote.dbt.runner import run_dbt
 
 __all__ = ["DbtDepsError", "declared_packages", "prepare_project"]
 
@@ -178,19 +179,11 @@ def _install(
         for name in _PACKAGE_FILES:
             if (project / name).is_file():
                 shutil.copyfile(project / name, scratch / name)
-        command = [*dbt_command, "deps", "--project-dir", str(scratch)]
-        run_env = {**(os.environ if env is None else env), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-        try:
-            done = subprocess.run(
-                command, cwd=scratch, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                text=True, timeout=_TIMEOUT_S, check=False,
-            )  # fmt: skip
-            returncode, output = done.returncode, done.stdout
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            returncode, output = None, str(exc)
+        done = run_dbt(dbt_command, ["deps", "--project-dir", str(scratch)], env=env, cwd=scratch, timeout=_TIMEOUT_S)
+        returncode, output = done.returncode, done.output
         installed = scratch / install
         if returncode != 0 or not installed.is_dir():
-            raise _failure(project, command, returncode, output)
+            raise _failure(project, done.command, returncode, output)
         (tmp / "deps.log").write_text(output, encoding="utf-8")
         for package in installed.iterdir():  # dbt links local packages via the scratch tree: point at the real folder
             if package.is_symlink():

@@ -12,13 +12,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+from cosmos_remote.dbt.runner import dbt_command, default_cache_dir, run_dbt
 
 __all__ = [
     "SUPPORTED_MANIFEST_VERSIONS",
@@ -26,8 +26,6 @@ __all__ = [
     "DbtNode",
     "ManifestError",
     "Relation",
-    "dbt_command",
-    "default_cache_dir",
     "load_manifest",
     "parse_project",
 ]
@@ -196,11 +194,6 @@ def project_hash(project_dir: Path, *, extra: Mapping[str, Any] | None = None, a
     return digest.hexdigest()
 
 
-def default_cache_dir() -> Path:
-    base = os.environ.get("COSMOS_REMOTE_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "cosmos_remote_cache")
-    return Path(base)
-
-
 def parse_project(
     *,
     project_dir: Path,
@@ -243,25 +236,15 @@ def parse_project(
         args += ["--target", target]
     if dbt_vars:
         args += ["--vars", json.dumps(dict(dbt_vars))]
-    command = dbt_command(dbt_executable)
-    run_env = {**os.environ, **(env or {}), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    result = subprocess.run([*command, *args], capture_output=True, text=True, env=run_env, check=False)
+    result = run_dbt(dbt_command(dbt_executable), args, env={**os.environ, **(env or {})})
     produced = work / "target" / "manifest.json"
     if result.returncode != 0 or not produced.is_file():
         shutil.rmtree(work, ignore_errors=True)
-        raise ManifestError(
-            f"`dbt parse` of {project_dir} failed (exit {result.returncode}):\n"
-            f"{(result.stdout + result.stderr)[-3000:]}"
-        )
+        raise ManifestError(f"`dbt parse` of {project_dir} failed (exit {result.returncode}):\n{result.output[-3000:]}")
     cache.mkdir(parents=True, exist_ok=True)
     os.replace(produced, manifest)
     shutil.rmtree(work, ignore_errors=True)
     return manifest
-
-
-def dbt_command(dbt_executable: Path | None) -> list[str]:
-    """The command line that runs dbt's CLI: ``dbt_executable``, else the dbt installed next to this Python."""
-    return [str(dbt_executable)] if dbt_executable else [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
 
 
 def _ensure(path: Path) -> Path:

@@ -1,8 +1,14 @@
-"""Start the capture process: which Python runs it, its environment, the partial-parse cache, request and response.
+"""The one way cosmos_remote invokes dbt, and the cache folder every dbt step shares.
 
 dbt runs in a subprocess, never in the calling process: dbt's global state (adapter factory, flags, caches) stays
-out of the Airflow worker, and the capturing adapter is registered in that process only. The process is either this
-Python (``sys.executable``) or the Python of a separate dbt environment, found next to its ``dbt`` executable.
+out of the Airflow worker. Two kinds of process, both started here:
+
+* :func:`run_dbt`: dbt's own CLI (``dbt parse`` at DAG parse, ``dbt deps``), with dbt's usage tracking off.
+* :func:`run_capture_process`: ``dbt build`` in capture mode (the setup task's render), where the capturing adapter
+  is registered in that process only. The process is either this Python (``sys.executable``) or the Python of a
+  separate dbt environment, found next to its ``dbt`` executable.
+
+:func:`default_cache_dir` is the one cache root (manifests, package installs, partial-parse files, parse profiles).
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ from cosmos_remote.dbt.errors import DbtInvocationError, RenderInputError
 __all__ = [
     "CAPTURE_SCRIPT",
     "CaptureProcess",
+    "DbtCommandResult",
+    "dbt_command",
     "default_cache_dir",
     "partial_parse_cache",
     "python_for",
     "restore_partial_parse",
     "run_capture_process",
+    "run_dbt",
     "save_partial_parse",
 ]
 
@@ -85,14 +94,53 @@ def python_for(dbt_executable_path: Path | None) -> Path:
 
 
 def default_cache_dir() -> Path:
-    """Where partial-parse files persist between renders on this machine (``$TMPDIR/cosmos-remote-dbt-cache``)."""
-    return Path(tempfile.gettempdir()) / "cosmos-remote-dbt-cache"
+    """The cache root of every dbt step on this machine: ``$COSMOS_REMOTE_CACHE_DIR``, else
+    ``$TMPDIR/cosmos_remote_cache`` (subfolders ``manifests/``, ``packages/``, ``partial-parse/``,
+    ``parse-profiles/``)."""
+    base = os.environ.get("COSMOS_REMOTE_CACHE_DIR") or os.path.join(tempfile.gettempdir(), "cosmos_remote_cache")
+    return Path(base)
+
+
+def dbt_command(dbt_executable: Path | None) -> list[str]:
+    """The command line of dbt's CLI: ``dbt_executable``, else the dbt installed next to this Python."""
+    return [str(dbt_executable)] if dbt_executable else [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+
+
+@dataclass(frozen=True)
+class DbtCommandResult:
+    """How one dbt CLI command ended: its exit status (None when it could not run or timed out) and its output."""
+
+    command: tuple[str, ...]
+    returncode: int | None
+    output: str
+
+
+def run_dbt(
+    command: Sequence[str],
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+) -> DbtCommandResult:
+    """Run ``command args`` (``command`` from :func:`dbt_command`) with dbt's tracking off; never raises for the
+    command's own failure: the caller turns a non-zero status into an error naming its step."""
+    full = (*command, *args)
+    run_env = {**(os.environ if env is None else env), **_QUIET_ENV}
+    try:
+        done = subprocess.run(
+            full, cwd=cwd, env=run_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return DbtCommandResult(command=full, returncode=None, output=str(error))
+    return DbtCommandResult(command=full, returncode=done.returncode, output=done.stdout)
 
 
 def partial_parse_cache(cache_dir: Path, project_dir: Path, python: Path) -> Path:
     """The cached ``partial_parse.msgpack`` of one project for one dbt environment."""
     key = hashlib.sha256(f"{project_dir.resolve()}\0{python}".encode()).hexdigest()[:24]
-    return cache_dir / key / _PARTIAL_PARSE
+    return cache_dir / "partial-parse" / key / _PARTIAL_PARSE
 
 
 def restore_partial_parse(cache_file: Path, target_dir: Path) -> bool:

@@ -15,18 +15,17 @@ def emulator_profiles_yml(profile: str, *, dataset: str | None = None, threads: 
         >>> print(emulator_profiles_yml("probe", dataset="analytics").splitlines()[0])
         probe:
     """
-    dataset_value = dataset if dataset is not None else "{{ env_var('COSMOS_REMOTE_BQ_DATASET') }}"
-    return f"""{profile}:
-  target: dev
-  outputs:
-    dev:
-      type: bigquery
-      method: oauth-secrets
-      token: dummy
-      project: "{{{{ env_var('COSMOS_REMOTE_BQ_PROJECT') }}}}"
-      dataset: "{dataset_value}"
-      api_endpoint: "{{{{ env_var('COSMOS_REMOTE_BQ_ENDPOINT') }}}}"
-      location: US
-      threads: {threads}
-      job_retries: 0
-"""
+    from cosmos_remote.profiles.base import profiles_yml
+
+    target = {
+        "type": "bigquery",
+        "method": "oauth-secrets",
+        "token": "dummy",
+        "project": "{{ env_var('COSMOS_REMOTE_BQ_PROJECT') }}",
+        "dataset": dataset if dataset is not None else "{{ env_var('COSMOS_REMOTE_BQ_DATASET') }}",
+        "api_endpoint": "{{ env_var('COSMOS_REMOTE_BQ_ENDPOINT') }}",
+        "location": "US",
+        "threads": threads,
+        "job_retries": 0,
+    }
+    return profiles_yml(profile_name=profile, target_name="dev", target=target)
