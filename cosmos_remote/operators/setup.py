@@ -77,8 +77,8 @@ class DbtSetupOperator(BaseOperator):
         from cosmos_remote.artifacts import RunScope, TaskInstanceXCom, artifact_store
         from cosmos_remote.artifacts.factory import choose_store
         from cosmos_remote.dbt.deps import prepare_project
-        from cosmos_remote.dbt.runner import dbt_command, default_cache_dir
         from cosmos_remote.dbt.render import render_project
+        from cosmos_remote.dbt.runner import dbt_command, default_cache_dir
         from cosmos_remote.operators._artifacts import store_reference
         from cosmos_remote.operators._publish import node_artifact, node_artifacts
         from cosmos_remote.profiles import materialize_profile

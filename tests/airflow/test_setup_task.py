@@ -22,12 +22,12 @@ from cosmos_remote import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig
 
 PROJECT = Path({project!r})
 dag = DbtDag(
-    dag_id="setup_failure",
+    dag_id={dag_id!r},
     schedule=None,
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     project_config=ProjectConfig(dbt_project_path=PROJECT),
     profile_config=ProfileConfig(
-        profile_name="probe", target_name="dev", profiles_yml_filepath=PROJECT / "profiles.yml",
+        profile_name={profile_name!r}, target_name="dev", profiles_yml_filepath=PROJECT / "profiles.yml",
         conn_id="google_cloud_default",
     ),
     execution_config=ExecutionConfig(remote_target_path={root!r}, remote_target_path_conn_id="google_cloud_default"),
@@ -62,7 +62,9 @@ def test_a_failing_render_fails_the_setup_task_and_leaves_nothing_under_the_run_
     gcp.create_dataset("setup_failure")
     project = _project(tmp_path / "probe")
     root = f"{gcp.remote_target_path}/setup-failure"
-    (airflow_dags_folder / "setup_failure.py").write_text(DAG_FILE.format(project=str(project), root=root))
+    (airflow_dags_folder / "setup_failure.py").write_text(
+        DAG_FILE.format(dag_id="setup_failure", profile_name="probe", project=str(project), root=root)
+    )
     dag_run = load_dag(airflow_dags_folder, "setup_failure").test()
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert dag_run.state == "failed"
@@ -73,29 +75,6 @@ def test_a_failing_render_fails_the_setup_task_and_leaves_nothing_under_the_run_
     assert "broken on purpose" in output
     fs = fsspec.filesystem("gs", token="anon", endpoint_url=gcp.gcs_endpoint, skip_instance_cache=True)
     assert fs.find(root.removeprefix("gs://")) == []
-
-
-MISMATCH_DAG = """
-# an Airflow DAG file
-from pathlib import Path
-
-import pendulum
-
-from cosmos_remote import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig
-
-PROJECT = Path({project!r})
-dag = DbtDag(
-    dag_id="profile_mismatch",
-    schedule=None,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    project_config=ProjectConfig(dbt_project_path=PROJECT),
-    profile_config=ProfileConfig(
-        profile_name="warehouse", target_name="dev", profiles_yml_filepath=PROJECT / "profiles.yml",
-        conn_id="google_cloud_default",
-    ),
-    execution_config=ExecutionConfig(remote_target_path={root!r}, remote_target_path_conn_id="google_cloud_default"),
-)
-"""
 
 
 def test_a_profile_name_other_than_dbt_project_ymls_is_used_by_parse_and_by_the_setup_task(
@@ -111,7 +90,9 @@ def test_a_profile_name_other_than_dbt_project_ymls_is_used_by_parse_and_by_the_
     (project / "models" / "first.sql").write_text("select 1 as id")
     (project / "models" / "second.sql").write_text("select id from {{ ref('first') }}")
     root = f"{gcp.remote_target_path}/profile-mismatch"
-    (airflow_dags_folder / "profile_mismatch.py").write_text(MISMATCH_DAG.format(project=str(project), root=root))
+    (airflow_dags_folder / "profile_mismatch.py").write_text(
+        DAG_FILE.format(dag_id="profile_mismatch", profile_name="warehouse", project=str(project), root=root)
+    )
     dag_run = load_dag(airflow_dags_folder, "profile_mismatch").test()
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert dag_run.state == "success", states
