@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cosmos_remote.airflow._options import DbtOptions, resolve_options
-from cosmos_remote.airflow.graph import BuiltGraph, build_tasks
+from cosmos_remote.airflow.build import BuiltGraph, build_tasks
 from cosmos_remote.compat import Notice, cosmos_setting_notices, emit_notices, ignored_notice
 from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos_remote.dbt.manifest import DbtGraph, load_manifest, parse_project

@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk import DAG
 
 from cosmos_remote.airflow._convert import convert, cosmos_dag_kwargs
-from cosmos_remote.airflow.graph import BuiltGraph
+from cosmos_remote.airflow.build import BuiltGraph
 from cosmos_remote.compat import emit_notices
 from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 

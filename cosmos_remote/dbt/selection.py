@@ -4,7 +4,7 @@ Supported, as in dbt: space-separated terms are a union, comma-joined atoms an i
 ``method:value`` with the methods ``tag``, ``path``, ``resource_type``, ``config.materialized``, ``fqn``,
 ``package``; ``+`` before (ancestors) and after (descendants) an atom, optionally with a depth (``2+orders+1``); and
 ``@atom`` (the atom, its descendants, and their ancestors). ``*`` and ``?`` glob in values. Tests are not selected
-directly: they follow the models they test (see :mod:`cosmos_remote.airflow.graph`).
+directly: they follow the models they test (see :mod:`cosmos_remote.dbt.plan`).
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from cosmos_remote import (
     RenderConfig,
     TestBehavior,
 )
-from cosmos_remote.airflow.graph import DependencyCycleError
 from cosmos_remote.config import ConfigError
+from cosmos_remote.dbt.plan import DependencyCycleError
 from cosmos_remote.dbt.selection import SelectionError
 from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
 from cosmos_remote.operators.registry import UnknownProfileTypeError
