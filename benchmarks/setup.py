@@ -36,10 +36,13 @@ from typing import Any, Final
 
 from benchmarks._common import machine_info, write_results
 from cosmos_remote.artifacts import FsspecArtifactStore, RunScope
+from cosmos_remote.backends.bigquery import BACKEND
 from cosmos_remote.dbt import RenderedNode, RenderResult, render_project
 from cosmos_remote.dbt.render import NodeRendered
-from cosmos_remote.operators._publish import node_artifact, node_artifacts
+from cosmos_remote.publish import node_artifact, node_artifacts
 from cosmos_remote.testing import LocalGCP, emulator_profiles_yml, local_gcp
+
+CAPTURE = BACKEND.capture_package
 
 __all__ = ["main"]
 
@@ -133,7 +136,9 @@ def generate_project(root: Path) -> Path:
 def _render(
     project: Path, profiles: Path, env: dict[str, str], cache: Path, on_node: NodeRendered | None = None
 ) -> tuple[RenderResult, Measure]:
-    result = render_project(project_dir=project, profiles_dir=profiles, env=env, cache_dir=cache, on_node=on_node)
+    result = render_project(
+        project_dir=project, profiles_dir=profiles, env=env, cache_dir=cache, on_node=on_node, capture_package=CAPTURE
+    )
     timings = result.timings
     measure = Measure(timings.total_seconds, timings.dbt_seconds, timings.capture_seconds, timings.other_seconds)
     return result, measure

@@ -48,7 +48,12 @@ DEFERRABLE_MODELS: Final = 20
 BLOCKING_MODELS: Final = 8
 TARGET_SLOT_S: Final = 1.0
 SAMPLE_INTERVAL: Final = 0.1
-PRELOAD: Final = ("cosmos_remote.operators.bigquery", "cosmos_remote.artifacts", "cosmos_remote.dbt.manifest", "gcsfs")
+PRELOAD: Final = (
+    "cosmos_remote.backends.bigquery.operators",
+    "cosmos_remote.artifacts",
+    "cosmos_remote.dbt.manifest",
+    "gcsfs",
+)
 RESULTS: Final = Path(__file__).parent / "results" / "slots.json"
 _WORKLOAD: Final = re.compile(r"Workload finished.*?duration=([0-9.]+).*?workload_id=([0-9a-fA-F-]+)")
 
@@ -65,8 +70,8 @@ DAG_TEMPLATE: Final = textwrap.dedent(
     from cosmos_remote.config import ProfileConfig
     from cosmos_remote.dbt.manifest import DbtNode, Relation
     from cosmos_remote.artifacts.factory import StoreChoice
-    from cosmos_remote.operators._artifacts import ArtifactSource, store_reference
-    from cosmos_remote.operators.bigquery import DbtRunBigQueryOperator
+    from cosmos_remote.artifacts.reference import ArtifactSource, store_reference
+    from cosmos_remote.backends.bigquery.operators import DbtRunBigQueryOperator
     from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator
 
     ROOT, PROJECT, DATASET = {root!r}, {project!r}, {dataset!r}

@@ -34,6 +34,7 @@ def example_manifest(tmp_path_factory: pytest.TempPathFactory, example_project: 
         profile="jaffle_shop",
         target="dev",
         cache_dir=tmp_path_factory.mktemp("dbt-cache"),
+        env={"COSMOS_REMOTE_BQ_DATASET": "jaffle_shop"},  # the profile's default, whichever emulator env is set
     )
 
 

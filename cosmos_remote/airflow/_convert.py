@@ -22,12 +22,13 @@ __all__ = ["convert", "cosmos_dag_kwargs", "load_graph"]
 def _parse_profiles_dir(profile_config: ProfileConfig) -> Path:
     """A parse-only profile for connection-built profiles (``dbt parse`` needs one but connects to nothing), kept in
     the cache under its content hash: the same folder for every parse of the same profile, nothing left behind."""
-    from cosmos_remote.profiles import parse_target, profiles_yml
+    from cosmos_remote.backends.registry import get_backend
+    from cosmos_remote.profiles import profiles_yml
 
     text = profiles_yml(
         profile_name=profile_config.profile_name,
         target_name=profile_config.target_name,
-        target=parse_target(profile_config),
+        target=get_backend(profile_config.adapter_type).parse_target(profile_config),
     )
     folder = default_cache_dir() / "parse-profiles" / hashlib.sha256(text.encode()).hexdigest()[:32]
     path = folder / "profiles.yml"

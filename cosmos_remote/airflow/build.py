@@ -16,10 +16,10 @@ from typing import Any
 from airflow.sdk import BaseOperator, TaskGroup
 
 from cosmos_remote.airflow._options import DbtOptions
+from cosmos_remote.artifacts.reference import ArtifactSource
 from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig, TestBehavior
 from cosmos_remote.dbt.manifest import DbtGraph
 from cosmos_remote.dbt.plan import PlannedNode, plan_tasks
-from cosmos_remote.operators._artifacts import ArtifactSource
 from cosmos_remote.operators.dbt_tests import TestSpec
 from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
 from cosmos_remote.operators.setup import DbtSetupOperator

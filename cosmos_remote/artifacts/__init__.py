@@ -19,19 +19,6 @@ from __future__ import annotations
 from cosmos_remote.artifacts._fs import RetryPolicy
 from cosmos_remote.artifacts.base import BaseArtifactStore
 from cosmos_remote.artifacts.contract import ArtifactStore, IndexCache, PublishSession
-from cosmos_remote.artifacts.errors import (
-    ArtifactError,
-    ArtifactMissingError,
-    ArtifactTooLargeError,
-    BackendNotInstalledError,
-    ChecksumMismatchError,
-    IncompleteRunError,
-    IndexFormatError,
-    NodeNotFoundError,
-    PublishError,
-    RunExistsError,
-    RunNotFoundError,
-)
 from cosmos_remote.artifacts.factory import artifact_store
 from cosmos_remote.artifacts.fsspec_store import FsspecArtifactStore
 from cosmos_remote.artifacts.index import FORMAT_VERSION, FileEntry, NodeEntry, Relation, RunIndex
@@ -44,6 +31,19 @@ from cosmos_remote.artifacts.xcom_store import (
     TaskInstanceXCom,
     XComArtifactStore,
     XComChannel,
+)
+from cosmos_remote.errors import (
+    ArtifactError,
+    ArtifactMissingError,
+    ArtifactTooLargeError,
+    BackendNotInstalledError,
+    ChecksumMismatchError,
+    IncompleteRunError,
+    IndexFormatError,
+    NodeNotFoundError,
+    PublishError,
+    RunExistsError,
+    RunNotFoundError,
 )
 
 __all__ = [

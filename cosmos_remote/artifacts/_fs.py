@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from cosmos_remote.artifacts.errors import BackendNotInstalledError
+from cosmos_remote.errors import BackendNotInstalledError
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem

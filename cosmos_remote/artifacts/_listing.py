@@ -7,10 +7,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from cosmos_remote.artifacts._fs import RetryPolicy, run_batch
-from cosmos_remote.artifacts.errors import IndexFormatError
 from cosmos_remote.artifacts.index import RunIndex
 from cosmos_remote.artifacts.layout import INDEX_NAME, MARKER_NAME, check_relative_path, safe_segment
 from cosmos_remote.artifacts.model import RunSummary
+from cosmos_remote.errors import IndexFormatError
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem

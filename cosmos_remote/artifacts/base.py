@@ -28,15 +28,15 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
 from cosmos_remote.artifacts.contract import DEFAULT_INDEX_CACHE_SIZE, IndexCache, locate_file
-from cosmos_remote.artifacts.errors import (
+from cosmos_remote.artifacts.index import NodeEntry, RunIndex, sha256_hex
+from cosmos_remote.artifacts.layout import INDEX_NAME, MARKER_NAME, PRIMARY_FILE, RunScope, check_relative_path
+from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, VerifyProblem, VerifyReport
+from cosmos_remote.errors import (
     ArtifactMissingError,
     ChecksumMismatchError,
     IncompleteRunError,
     RunNotFoundError,
 )
-from cosmos_remote.artifacts.index import NodeEntry, RunIndex, sha256_hex
-from cosmos_remote.artifacts.layout import INDEX_NAME, MARKER_NAME, PRIMARY_FILE, RunScope, check_relative_path
-from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, VerifyProblem, VerifyReport
 
 if TYPE_CHECKING:
     from cosmos_remote.artifacts._build import PreparedRun

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Final, Protocol, runtime_checkable
 
-from cosmos_remote.artifacts.errors import NodeNotFoundError
 from cosmos_remote.artifacts.index import FileEntry, RunIndex
 from cosmos_remote.artifacts.layout import PRIMARY_FILE, RunScope
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, VerifyReport
+from cosmos_remote.errors import NodeNotFoundError
 
 __all__ = [
     "DEFAULT_INDEX_CACHE_SIZE",
@@ -32,7 +32,7 @@ class ArtifactStore(Protocol):
 
     * :meth:`publish` writes every file of every node, then the index **last**; the index is the commit marker. A
       run without an index is *incomplete* and no reader uses it. A committed run is immutable: publishing the same
-      scope again raises :class:`~cosmos_remote.artifacts.errors.RunExistsError`. It returns a small
+      scope again raises :class:`~cosmos_remote.errors.RunExistsError`. It returns a small
       :class:`ArtifactRef` (``{"uri", "index_sha256"}``): the only thing that goes to XCom.
     * :meth:`fetch` reads the index (at most once per reference while it stays in the store's bounded cache),
       checks it against ``ref.index_sha256``, reads the node's file and checks its sha256. It raises

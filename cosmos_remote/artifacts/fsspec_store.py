@@ -22,9 +22,9 @@ from cosmos_remote.artifacts._fs import (
 from cosmos_remote.artifacts._listing import list_runs, relative_to_root
 from cosmos_remote.artifacts.base import BaseArtifactStore
 from cosmos_remote.artifacts.contract import DEFAULT_INDEX_CACHE_SIZE
-from cosmos_remote.artifacts.errors import RunNotFoundError
 from cosmos_remote.artifacts.layout import INDEX_NAME, MARKER_NAME, RunScope, check_relative_path
 from cosmos_remote.artifacts.model import RunSummary
+from cosmos_remote.errors import RunNotFoundError
 
 if TYPE_CHECKING:
     import asyncio

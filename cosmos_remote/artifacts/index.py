@@ -34,8 +34,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from cosmos_remote.artifacts.errors import IndexFormatError
 from cosmos_remote.artifacts.layout import RunScope
+from cosmos_remote.errors import IndexFormatError
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "FileEntry", "NodeEntry", "Relation", "RunIndex", "sha256_hex"]
 

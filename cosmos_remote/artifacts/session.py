@@ -22,10 +22,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from cosmos_remote.artifacts._build import prepare_run, run_marker
-from cosmos_remote.artifacts.errors import PublishError, RunExistsError
 from cosmos_remote.artifacts.index import sha256_hex
 from cosmos_remote.artifacts.layout import INDEX_NAME, MARKER_NAME, RunScope, plan_paths
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact
+from cosmos_remote.errors import PublishError, RunExistsError
 
 if TYPE_CHECKING:
     from cosmos_remote.artifacts.base import BaseArtifactStore, Uploads

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, runtime_checkable
 
 from cosmos_remote.artifacts.base import BaseArtifactStore
 from cosmos_remote.artifacts.contract import DEFAULT_INDEX_CACHE_SIZE
-from cosmos_remote.artifacts.errors import ArtifactTooLargeError
 from cosmos_remote.artifacts.index import sha256_hex
 from cosmos_remote.artifacts.layout import RunScope
+from cosmos_remote.errors import ArtifactTooLargeError
 
 if TYPE_CHECKING:
     from cosmos_remote.artifacts._build import PreparedRun

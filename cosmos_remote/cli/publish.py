@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +67,21 @@ def default_profiles_dir(project_dir: Path, environ: Mapping[str, str] | None = 
     return Path("~/.dbt").expanduser()
 
 
+def profile_type(project_dir: Path, profiles_dir: Path, target: str | None) -> str:
+    """The adapter type of the target dbt would use (``profile:`` of dbt_project.yml, the target or the profile's
+    default in profiles.yml); ``bigquery`` when the files do not say (dbt then reports what is wrong)."""
+    import yaml
+
+    try:
+        project = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+        profiles = yaml.safe_load((profiles_dir / "profiles.yml").read_text()) or {}
+        profile = profiles[project["profile"]]
+        output = profile["outputs"][target or profile["target"]]
+        return str(output["type"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return "bigquery"
+
+
 def _vars(text: str | None) -> dict[str, Any] | None:
     if not text:
         return None
@@ -87,8 +102,10 @@ def _default_run_id() -> str:
 
 def run_publish(args: argparse.Namespace, out: Output) -> int:
     """``cosmos-remote publish PROJECT_DIR --to ROOT [...]``."""
+    from cosmos_remote.backends import get_backend
     from cosmos_remote.dbt import render_project
-    from cosmos_remote.operators._publish import node_artifact, node_artifacts
+    from cosmos_remote.dbt.results import RenderResult
+    from cosmos_remote.publish import render_and_publish
 
     project_dir = Path(args.project_dir).expanduser()
     profiles_dir = Path(args.profiles_dir).expanduser() if args.profiles_dir else default_profiles_dir(project_dir)
@@ -97,36 +114,44 @@ def run_publish(args: argparse.Namespace, out: Output) -> int:
         scope = RunScope(dag_id=args.dag_id, run_id=args.run_id or _default_run_id(), task_group=args.task_group)
     except ValueError as exc:
         raise CliError(ExitCode.USAGE, f"{exc}; pass a non-empty --dag-id / --run-id / --task-group") from exc
-    with store.begin_publish(scope=scope) as session:  # nodes go up while dbt renders the rest
-        started = time.perf_counter()
-        with out.progress(f"rendering {project_dir} with dbt, uploading each node as it is rendered"):
-            result = render_project(
-                project_dir=project_dir,
-                profiles_dir=profiles_dir,
-                target=args.target,
-                select=args.select,
-                exclude=args.exclude,
-                vars=_vars(args.vars),
-                full_refresh=args.full_refresh,
-                dbt_executable_path=Path(args.dbt_executable) if args.dbt_executable else None,
-                on_node=lambda node, prelude: session.add(node_artifact(node, prelude_script=prelude)),
-            )
-        render_seconds = time.perf_counter() - started
+    labels = {
+        "render": f"rendering {project_dir} with dbt, uploading each node as it is rendered",
+        "commit": f"publishing to {store.run_uri(scope=scope)}",
+    }
+
+    def check(result: RenderResult) -> None:
         if not result.nodes:
             raise CliError(
                 ExitCode.USAGE,
                 f"dbt rendered no node of {project_dir} (select={args.select}, exclude={args.exclude}); widen --select",
             )
-        nodes = node_artifacts(result)
-        project_name = result.project_name or project_dir.resolve().name
-        started = time.perf_counter()
-        with out.progress(f"publishing {len(nodes)} nodes to {store.run_uri(scope=scope)}"):
-            try:
-                ref = session.commit(nodes=nodes, project_name=project_name, dbt_version=result.dbt_version)
-            except RunExistsError as exc:
-                raise CliError(ExitCode.USAGE, f"{exc} Pass another --run-id.") from exc
-        publish_seconds = time.perf_counter() - started
-    size = sum(len(data) for node in nodes for data in node.encoded().values())
+
+    render = functools.partial(
+        render_project,
+        project_dir=project_dir,
+        profiles_dir=profiles_dir,
+        target=args.target,
+        select=args.select,
+        exclude=args.exclude,
+        vars=_vars(args.vars),
+        full_refresh=args.full_refresh,
+        dbt_executable_path=Path(args.dbt_executable) if args.dbt_executable else None,
+        capture_package=get_backend(profile_type(project_dir, profiles_dir, args.target)).capture_package,
+    )
+    try:
+        done = render_and_publish(
+            store=store,
+            scope=scope,
+            render=render,
+            check=check,
+            project_name=project_dir.resolve().name,
+            stage=lambda name: out.progress(labels[name]),
+        )
+    except RunExistsError as exc:
+        raise CliError(ExitCode.USAGE, f"{exc} Pass another --run-id.") from exc
+    ref, result, nodes = done.ref, done.result, done.nodes
+    project_name = result.project_name or project_dir.resolve().name
+    render_seconds, publish_seconds, size = done.render_seconds, done.publish_seconds, done.bytes
     if out.json_mode:
         out.emit_json(
             {

@@ -14,9 +14,9 @@ Example:
 
 from __future__ import annotations
 
-from cosmos_remote.dbt.errors import DbtInvocationError, NodeError, NodeRenderError, RenderError, RenderInputError
 from cosmos_remote.dbt.render import render_project
 from cosmos_remote.dbt.results import RenderedNode, RenderResult, RenderTimings, SeedColumn, TestConfig
+from cosmos_remote.errors import DbtInvocationError, NodeError, NodeRenderError, RenderError, RenderInputError
 
 __all__ = [
     "DbtInvocationError",

@@ -1,14 +1,15 @@
 """Entry script of the capture process: ``python _capture_main.py REQUEST.json``.
 
 It runs under the Python of the environment that holds dbt (``sys.executable`` or the interpreter next to a
-``dbt_executable_path``), loads the sibling ``_capture`` package by file path, invokes dbt once with the capturing
-adapter, and writes the response JSON to the path named in the request. It imports only the standard library, dbt
+``dbt_executable_path``), loads the warehouse backend's capture package by file path (``capture_package`` in the
+request, e.g. ``cosmos_remote/backends/bigquery/capture``), invokes dbt once with its capturing adapter, and writes
+the response JSON to the path named in the request. It imports only the standard library, dbt
 and sqlglot; when the dbt environment has no sqlglot, the request may name a folder holding only sqlglot (the parent
 process links its own copy there), appended to ``sys.path``.
 
-Request: ``{"args": [dbt command line], "response_path": str, "sqlglot_path": str | null, "stream_path": str |
-null}`` (``stream_path``: a JSON-lines file that gets each node as soon as dbt finishes it). Exit status 0 when
-the response was written (whatever dbt's outcome), non-zero otherwise.
+Request: ``{"args": [dbt command line], "capture_package": str, "response_path": str, "sqlglot_path": str | null,
+"stream_path": str | null}`` (``stream_path``: a JSON-lines file that gets each node as soon as dbt finishes it).
+Exit status 0 when the response was written (whatever dbt's outcome), non-zero otherwise.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from typing import Any
 _PACKAGE = "_cosmos_remote_capture"
 
 
-def _load_capture_package() -> Any:
-    """Import ``./_capture`` under a private name, so that its relative imports work without cosmos_remote."""
-    here = Path(__file__).resolve().parent / "_capture"
+def _load_capture_package(folder: str) -> Any:
+    """Import the capture package under a private name, so that its relative imports work without cosmos_remote."""
+    here = Path(folder).resolve()
     spec = importlib.util.spec_from_file_location(
         _PACKAGE, here / "__init__.py", submodule_search_locations=[str(here)]
     )
@@ -57,7 +58,9 @@ def main(argv: list[str]) -> int:
     response_path = Path(request["response_path"])
     try:
         _ensure_sqlglot(request.get("sqlglot_path"))
-        response = _load_capture_package().run_capture(list(request["args"]), stream_path=request.get("stream_path"))
+        response = _load_capture_package(request["capture_package"]).run_capture(
+            list(request["args"]), stream_path=request.get("stream_path")
+        )
     except BaseException as error:  # the parent needs a response whatever went wrong
         response = {
             "ok": False,

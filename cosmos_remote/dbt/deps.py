@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from cosmos_remote.dbt.runner import run_dbt
+from cosmos_remote.errors import DbtDepsError
 
 __all__ = ["DbtDepsError", "declared_packages", "prepare_project"]
 
@@ -30,10 +31,6 @@ _KEY_VERSION = b"cosmos_remote.deps/1"
 _TMP_LINK = ".cosmos-remote-tmp-"
 _TIMEOUT_S = 900
 _TAIL_LINES = 30
-
-
-class DbtDepsError(RuntimeError):
-    """The project's dbt packages are not installed and cosmos_remote could not (or may not) install them."""
 
 
 def _yaml(path: Path) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from cosmos_remote.dbt.runner import dbt_command, default_cache_dir, run_dbt
+from cosmos_remote.errors import ManifestError
 
 __all__ = [
     "SUPPORTED_MANIFEST_VERSIONS",
@@ -34,10 +35,6 @@ __all__ = [
 SUPPORTED_MANIFEST_VERSIONS: Final = frozenset({12})
 _RUNNABLE: Final = frozenset({"model", "seed", "snapshot", "test"})
 _IGNORED_DIRS: Final = frozenset({"target", "logs", "dbt_packages", ".git", "__pycache__", ".venv"})
-
-
-class ManifestError(ValueError):
-    """The manifest cannot be used; the message names the file and what to do."""
 
 
 @dataclass(frozen=True)
@@ -174,9 +171,16 @@ def _project_files(project_dir: Path) -> Iterable[Path]:
 _ENV_VAR_CALL: Final = re.compile(rb"""env_var\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]""")
 
 
-def project_hash(project_dir: Path, *, extra: Mapping[str, Any] | None = None, also: Iterable[Path] = ()) -> str:
-    """sha256 over every file of the project (paths and bytes), ``extra`` (vars, target) and the current values of
-    the environment variables the project and the ``also`` files (profiles.yml) read with ``env_var()``."""
+def project_hash(
+    project_dir: Path,
+    *,
+    extra: Mapping[str, Any] | None = None,
+    also: Iterable[Path] = (),
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """sha256 over every file of the project (paths and bytes), ``extra`` (vars, target) and the values (in
+    ``environ``, default ``os.environ``) of the environment variables the project and the ``also`` files
+    (profiles.yml) read with ``env_var()``."""
     digest = hashlib.sha256()
     env_names: set[bytes] = set()
     for file in _project_files(project_dir):
@@ -189,7 +193,8 @@ def project_hash(project_dir: Path, *, extra: Mapping[str, Any] | None = None, a
             data = file.read_bytes()
             env_names.update(_ENV_VAR_CALL.findall(data))
             digest.update(data + b"\0")
-    env = {name.decode(): os.environ.get(name.decode()) for name in sorted(env_names)}
+    values = os.environ if environ is None else environ
+    env = {name.decode(): values.get(name.decode()) for name in sorted(env_names)}
     digest.update(json.dumps({"extra": extra or {}, "env": env}, sort_keys=True, default=str).encode())
     return digest.hexdigest()
 
@@ -220,6 +225,7 @@ def parse_project(
         content_dir or project_dir,
         extra={"vars": dict(dbt_vars or {}), "profile": profile, "target": target, "dir": str(project_dir)},
         also=profiles,
+        environ={**os.environ, **(env or {})},
     )
     cache = (cache_dir or default_cache_dir()) / "manifests" / key[:32]
     manifest = cache / "manifest.json"

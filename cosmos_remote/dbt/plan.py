@@ -26,15 +26,11 @@ from dataclasses import dataclass
 
 from cosmos_remote.dbt.manifest import DbtGraph, DbtNode
 from cosmos_remote.dbt.selection import select_nodes
-from cosmos_remote.errors import CosmosRemoteError
+from cosmos_remote.errors import DependencyCycleError
 
 __all__ = ["DependencyCycleError", "PlannedNode", "TaskPlan", "check_acyclic", "plan_tasks"]
 
 _VERB = {"model": "run", "seed": "seed", "snapshot": "snapshot"}
-
-
-class DependencyCycleError(CosmosRemoteError, ValueError):
-    """The manifest's dependencies among the selected nodes form a cycle; the message lists the nodes on it."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``render_project``: every selected node's full BigQuery script, rendered by dbt in capture mode."""
+"""``render_project``: every selected node's full warehouse script, rendered by dbt in capture mode."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cosmos_remote.dbt.errors import DbtInvocationError, NodeError, NodeRenderError, RenderInputError
 from cosmos_remote.dbt.manifest import Relation
 from cosmos_remote.dbt.results import RenderedNode, RenderResult, RenderTimings, SeedColumn, TestConfig
 from cosmos_remote.dbt.runner import (
@@ -23,6 +22,7 @@ from cosmos_remote.dbt.runner import (
     run_capture_process,
     save_partial_parse,
 )
+from cosmos_remote.errors import DbtInvocationError, NodeError, NodeRenderError, RenderInputError
 
 __all__ = ["NodeRendered", "render_project"]
 
@@ -180,11 +180,13 @@ def render_project(
     timeout: float | None = None,
     keep_work_dir: bool = False,
     on_node: NodeRendered | None = None,
+    capture_package: Path,
 ) -> RenderResult:
-    """Render the BigQuery script of every node ``dbt build`` would run, without running any of them.
+    """Render the warehouse script of every node ``dbt build`` would run, without running any of them.
 
-    dbt runs ``build`` once, in a subprocess, with a capturing BigQuery adapter: reads (metadata, ``run_query``
-    results, ``is_incremental()``) go to BigQuery for real; every write is recorded per node instead of executed.
+    dbt runs ``build`` once, in a subprocess, with the capturing adapter of ``capture_package`` (the warehouse
+    backend's, e.g. BigQuery's): reads (metadata, ``run_query`` results, ``is_incremental()``) go to the warehouse
+    for real; every write is recorded per node instead of executed.
     Executing :attr:`RenderResult.prelude_script`, then each node's :attr:`RenderedNode.script` in dependency order,
     then :attr:`RenderResult.epilogue_script`, has the effect of that ``dbt build``. Nothing is written into
     ``project_dir`` (it may be read-only); dbt's target and log folders live in a fresh folder under ``work_dir``,
@@ -192,7 +194,7 @@ def render_project(
 
     Args:
         project_dir: The folder holding ``dbt_project.yml`` (installed packages included, ``dbt deps`` done).
-        profiles_dir: The folder holding ``profiles.yml`` (a BigQuery target).
+        profiles_dir: The folder holding ``profiles.yml`` (a target of the backend's type).
         profile: The profile of ``profiles.yml`` to use; ``None`` for the one ``dbt_project.yml`` names.
         target: The profile target; ``None`` for the profile's default.
         select: dbt ``--select`` arguments, passed through.
@@ -213,6 +215,8 @@ def render_project(
             rendered it, while dbt renders the rest: the setup task uploads meanwhile. A head start only: the
             returned result is the complete truth, and a node that later fails still fails the render. An
             exception from ``on_node`` stops dbt and propagates.
+        capture_package: The backend's render-capture package
+            (:attr:`~cosmos_remote.backends.contract.WarehouseBackend.capture_package`).
 
     Returns:
         The rendered nodes (ephemeral models have none: they are inlined where they are used) and run-level
@@ -227,8 +231,10 @@ def render_project(
     Example:
         >>> from pathlib import Path
         >>> from cosmos_remote.dbt import render_project
+        >>> from cosmos_remote.backends.bigquery import BACKEND
         >>> result = render_project(  # doctest: +SKIP
-        ...     project_dir=Path("examples/dbt/jaffle_shop"), profiles_dir=Path("examples/dbt"), select=["orders+"]
+        ...     project_dir=Path("examples/dbt/jaffle_shop"), profiles_dir=Path("examples/dbt"), select=["orders+"],
+        ...     capture_package=BACKEND.capture_package,
         ... )
         >>> print(result.nodes["model.jaffle_shop.orders"].script)  # doctest: +SKIP
     """
@@ -263,6 +269,7 @@ def render_project(
         restore_partial_parse(cache_file, run_dir / "target")
         process = run_capture_process(
             python=python,
+            capture_package=capture_package,
             dbt_args=args,
             env=env,
             run_dir=run_dir,

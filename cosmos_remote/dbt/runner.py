@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from cosmos_remote.dbt.errors import DbtInvocationError, RenderInputError
+from cosmos_remote.errors import DbtInvocationError, RenderInputError
 
 __all__ = [
     "CAPTURE_SCRIPT",
@@ -250,13 +250,15 @@ def _wait(popen: subprocess.Popen[bytes], *, timeout: float | None, reader: _Str
 def run_capture_process(
     *,
     python: Path,
+    capture_package: Path,
     dbt_args: Sequence[str],
     env: Mapping[str, str] | None,
     run_dir: Path,
     timeout: float | None,
     on_record: StreamRecord | None = None,
 ) -> CaptureProcess:
-    """Run ``dbt <dbt_args>`` in capture mode under ``python``, in ``run_dir``; return its response.
+    """Run ``dbt <dbt_args>`` in capture mode under ``python``, in ``run_dir``, with the backend's
+    ``capture_package`` (see :class:`~cosmos_remote.backends.contract.WarehouseBackend`); return its response.
 
     With ``on_record``, the process streams each node the moment dbt finishes it, and ``on_record`` gets it (in
     this thread) while dbt goes on; an exception from ``on_record`` stops the process and propagates.
@@ -269,8 +271,14 @@ def run_capture_process(
     output_path = run_dir / "dbt-output.log"
     stream_path = run_dir / "nodes.jsonl"
     external = Path(python) != Path(sys.executable)
+    if not (capture_package / "invoke.py").is_file():
+        raise RenderInputError(
+            f"capture_package {str(capture_package)!r} has no invoke.py; pass the capture_package of a warehouse "
+            "backend (cosmos_remote.backends.get_backend(profile_type).capture_package)."
+        )
     request = {
         "args": list(dbt_args),
+        "capture_package": str(capture_package),
         "response_path": str(response_path),
         "sqlglot_path": _sqlglot_path(run_dir) if external else None,
         "stream_path": str(stream_path) if on_record is not None else None,

@@ -16,16 +16,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from cosmos_remote.dbt.manifest import DbtGraph, DbtNode
+from cosmos_remote.errors import SelectionError
 
 __all__ = ["SelectionError", "select_nodes"]
 
 _ATOM: Final = re.compile(
     r"^(?P<at>@)?(?:(?P<up_depth>\d*)(?P<up>\+))?(?P<body>[^+]+?)(?:(?P<down>\+)(?P<down_depth>\d*))?$"
 )
-
-
-class SelectionError(ValueError):
-    """A select/exclude expression is invalid or selects nothing; the message quotes it."""
 
 
 @dataclass(frozen=True)

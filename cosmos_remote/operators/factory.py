@@ -19,8 +19,9 @@ from typing import Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
+from cosmos_remote.backends.contract import OperatorRole
+from cosmos_remote.backends.registry import get_backend
 from cosmos_remote.config import ProfileConfig
-from cosmos_remote.operators.registry import get_backend
 
 __all__ = ["DbtRunAirflowAsyncFactoryOperator", "DbtTestAirflowAsyncFactoryOperator"]
 
@@ -28,14 +29,14 @@ __all__ = ["DbtRunAirflowAsyncFactoryOperator", "DbtTestAirflowAsyncFactoryOpera
 class _AsyncFactory(BaseOperator):
     """Picks the concrete operator class for ``profile_config``'s adapter type when the factory itself is called."""
 
-    _role: ClassVar[str]
+    _role: ClassVar[OperatorRole]
 
     def __new__(cls, *args: Any, profile_config: ProfileConfig | None = None, **kwargs: Any) -> Any:
         if "_role" not in cls.__dict__:
             return super().__new__(cls)
         if profile_config is None:
             raise TypeError(f"{cls.__name__} needs profile_config= to choose the warehouse operator")
-        concrete = get_backend(profile_config.adapter_type).load(cls._role)
+        concrete = get_backend(profile_config.adapter_type).load_operator(cls._role)
         if not (isinstance(concrete, type) and issubclass(concrete, cls)):
             raise TypeError(
                 f"the {cls._role!r} operator {concrete!r} of backend {profile_config.adapter_type!r} must subclass "

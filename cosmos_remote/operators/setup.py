@@ -3,8 +3,8 @@ only the small artifact reference."""
 
 from __future__ import annotations
 
+import functools
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,12 +76,16 @@ class DbtSetupOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from cosmos_remote.artifacts import RunScope, TaskInstanceXCom, artifact_store
         from cosmos_remote.artifacts.factory import choose_store
+        from cosmos_remote.artifacts.reference import store_reference
+        from cosmos_remote.backends.registry import get_backend
         from cosmos_remote.dbt.deps import prepare_project
         from cosmos_remote.dbt.render import render_project
+        from cosmos_remote.dbt.results import RenderResult
         from cosmos_remote.dbt.runner import dbt_command, default_cache_dir
-        from cosmos_remote.operators._artifacts import store_reference
-        from cosmos_remote.operators._publish import node_artifact, node_artifacts
         from cosmos_remote.profiles import materialize_profile
+        from cosmos_remote.publish import render_and_publish
+
+        backend = get_backend(self.profile_config.adapter_type)
 
         ti = context["ti"]
         run_id = str(context["run_id"])
@@ -110,22 +114,20 @@ class DbtSetupOperator(BaseOperator):
             env=self.env,
         )
         scope = RunScope(dag_id=self.dag_id, run_id=run_id, task_group=self.scope_group)
-        streamed = 0
 
-        def upload_early(node: Any, prelude_script: str) -> None:
-            nonlocal streamed
-            session.add(node_artifact(node, prelude_script=prelude_script))
-            streamed += 1
+        def check(result: RenderResult) -> None:
+            missing = sorted(set(self.nodes) - set(result.nodes))
+            if missing:
+                raise AirflowException(
+                    f"dbt rendered no script for {len(missing)} node(s) this DAG has tasks for: {missing[:10]}. "
+                    "The project changed since the DAG was parsed (re-parse it), or the selection differs."
+                )
 
-        with (
-            tempfile.TemporaryDirectory(prefix="cosmos-remote-setup-") as work,
-            store.begin_publish(scope=scope) as session,
-        ):
-            profiles_dir = materialize_profile(self.profile_config, work_dir=Path(work) / "profile")
-            started = time.perf_counter()
-            result = render_project(
+        with tempfile.TemporaryDirectory(prefix="cosmos-remote-setup-") as work:
+            render = functools.partial(
+                render_project,
                 project_dir=project_dir,
-                profiles_dir=profiles_dir,
+                profiles_dir=materialize_profile(self.profile_config, work_dir=Path(work) / "profile"),
                 profile=self.profile_config.profile_name,
                 target=self.profile_config.target_name,
                 select=self.select,
@@ -134,33 +136,20 @@ class DbtSetupOperator(BaseOperator):
                 full_refresh=_truthy(self.full_refresh),
                 dbt_executable_path=dbt_executable,
                 env=self.env,
-                on_node=upload_early,
+                capture_package=backend.capture_package,
             )
-            dbt_seconds = time.perf_counter() - started
-            missing = sorted(set(self.nodes) - set(result.nodes))
-            if missing:
-                raise AirflowException(
-                    f"dbt rendered no script for {len(missing)} node(s) this DAG has tasks for: {missing[:10]}. "
-                    "The project changed since the DAG was parsed (re-parse it), or the selection differs."
-                )
-            started = time.perf_counter()
-            ref = session.commit(
-                nodes=node_artifacts(result),
-                project_name=result.project_name,
-                dbt_version=result.dbt_version,
-            )
-            publish_seconds = time.perf_counter() - started
+            done = render_and_publish(store=store, scope=scope, render=render, check=check)
         self.log.info(
             "Rendered %d nodes with dbt %s in %.1f s (uploading %d of them meanwhile), published to %s in %.2f s "
             "after dbt finished",
-            len(result.nodes),
-            result.dbt_version,
-            dbt_seconds,
-            streamed,
-            ref.uri,
-            publish_seconds,
+            len(done.result.nodes),
+            done.result.dbt_version,
+            done.render_seconds,
+            done.streamed,
+            done.ref.uri,
+            done.publish_seconds,
         )
-        return store_reference(ref, choice)
+        return store_reference(done.ref, choice)
 
 
 def _truthy(value: bool | str | None) -> bool:

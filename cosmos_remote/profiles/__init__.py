@@ -13,11 +13,8 @@ from cosmos_remote.profiles.bigquery import (
     GoogleCloudOauthProfileMapping,
     GoogleCloudServiceAccountDictProfileMapping,
     GoogleCloudServiceAccountFileProfileMapping,
-    bigquery_target,
-    materialize_profile,
-    parse_target,
-    write_profile,
 )
+from cosmos_remote.profiles.files import materialize_profile, write_profile
 
 __all__ = [
     "BaseProfileMapping",
@@ -25,9 +22,7 @@ __all__ = [
     "GoogleCloudOauthProfileMapping",
     "GoogleCloudServiceAccountDictProfileMapping",
     "GoogleCloudServiceAccountFileProfileMapping",
-    "bigquery_target",
     "materialize_profile",
-    "parse_target",
     "profiles_yml",
     "write_profile",
 ]

@@ -23,11 +23,11 @@ from cosmos_remote import (
     RenderConfig,
     TestBehavior,
 )
+from cosmos_remote.backends.registry import UnknownProfileTypeError
 from cosmos_remote.config import ConfigError
 from cosmos_remote.dbt.plan import DependencyCycleError
 from cosmos_remote.dbt.selection import SelectionError
 from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
-from cosmos_remote.operators.registry import UnknownProfileTypeError
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
@@ -187,6 +187,7 @@ def test_unknown_profile_type_lists_the_registered_backends(configs: dict[str, A
     profiles.write_text("p:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n      path: x.db\n")
     configs["profile_config"] = ProfileConfig(profile_name="p", target_name="dev", profiles_yml_filepath=profiles)
     with pytest.raises(
-        UnknownProfileTypeError, match=r"'duckdb'; registered: \['bigquery'\].*cosmos_remote.async_backends"
+        UnknownProfileTypeError,
+        match=r"'duckdb'; registered: \['bigquery'\].*cosmos_remote.backends.*writing-a-backend",
     ):
         DbtDag(dag_id="x", schedule=None, start_date=START, **configs)

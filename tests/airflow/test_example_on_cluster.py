@@ -10,7 +10,12 @@ import pytest
 from cosmos_remote.testing import LocalGCP
 from cosmos_remote.testing.airflow_cluster import airflow_cluster
 
-PRELOAD = ("cosmos_remote.operators.bigquery", "cosmos_remote.artifacts", "cosmos_remote.dbt.manifest", "gcsfs")
+PRELOAD = (
+    "cosmos_remote.backends.bigquery.operators",
+    "cosmos_remote.artifacts",
+    "cosmos_remote.dbt.manifest",
+    "gcsfs",
+)
 
 
 @pytest.mark.slow

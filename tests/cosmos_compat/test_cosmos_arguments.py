@@ -192,7 +192,8 @@ def test_store_choice_follows_argument_then_own_then_cosmos_settings(clean_setti
 
 def test_run_time_target_puts_profile_args_over_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     # failure 7: the configured project is the dbt target's (and the jobs'), not the connection's
-    from cosmos_remote.profiles import GoogleCloudServiceAccountDictProfileMapping, bigquery_target
+    from cosmos_remote.backends.bigquery.profile import bigquery_target
+    from cosmos_remote.profiles import GoogleCloudServiceAccountDictProfileMapping
 
     extra = {"project": "conn-billing-project", "keyfile_dict": json.dumps({"type": "service_account"})}
     monkeypatch.setenv("AIRFLOW_CONN_SA", json.dumps({"conn_type": "google_cloud_platform", "extra": extra}))

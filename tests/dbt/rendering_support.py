@@ -15,6 +15,7 @@ from typing import Any, Final
 import google.auth.credentials
 from google.cloud import bigquery
 
+from cosmos_remote.backends.bigquery import BACKEND as BIGQUERY
 from cosmos_remote.dbt import RenderResult
 from cosmos_remote.testing import LocalGCP, emulator_profiles_yml
 
@@ -148,3 +149,7 @@ def write_project(root: Path, files: Mapping[str, str], *, name: str = "probe", 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return root
+
+
+#: The render-capture package of the BigQuery backend, which every render here uses.
+CAPTURE = BIGQUERY.capture_package

@@ -11,10 +11,10 @@ from types import SimpleNamespace
 import pytest
 from rendering_support import bigquery_client
 
-from cosmos_remote.dbt._capture import translate
-from cosmos_remote.dbt._capture.errors import CaptureError
-from cosmos_remote.dbt._capture.registry import Registry
-from cosmos_remote.dbt._capture.sqlscan import (
+from cosmos_remote.backends.bigquery.capture import translate
+from cosmos_remote.backends.bigquery.capture.errors import CaptureError
+from cosmos_remote.backends.bigquery.capture.registry import Registry
+from cosmos_remote.backends.bigquery.capture.sqlscan import (
     fallback_keys,
     is_blank,
     is_read,
@@ -22,8 +22,8 @@ from cosmos_remote.dbt._capture.sqlscan import (
     join_script,
     parse,
 )
-from cosmos_remote.dbt._capture.state import CaptureState
-from cosmos_remote.dbt._capture.stream import NodeStream
+from cosmos_remote.backends.bigquery.capture.state import CaptureState
+from cosmos_remote.backends.bigquery.capture.stream import NodeStream
 from cosmos_remote.dbt.runner import python_for
 from cosmos_remote.testing import LocalGCP
 

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from rendering_support import EXAMPLE_PROFILES, EXAMPLE_PROJECT, bigquery_client, write_project
+from rendering_support import CAPTURE, EXAMPLE_PROFILES, EXAMPLE_PROJECT, bigquery_client, write_project
 
 from cosmos_remote.dbt import (
     DbtInvocationError,
@@ -113,6 +113,7 @@ def node_errors(probe: Path, tmp_path_factory: pytest.TempPathFactory) -> NodeRe
     work = tmp_path_factory.mktemp("probe-work")
     with pytest.raises(NodeRenderError) as caught:
         render_project(
+            capture_package=CAPTURE,
             project_dir=probe,
             profiles_dir=probe,
             env={"COSMOS_REMOTE_BQ_DATASET": DATASET},
@@ -124,29 +125,46 @@ def node_errors(probe: Path, tmp_path_factory: pytest.TempPathFactory) -> NodeRe
 
 def test_bad_folders_and_arguments_fail_before_dbt_runs(tmp_path: Path) -> None:
     with pytest.raises(RenderInputError, match=r"does not contain a dbt_project.yml file"):
-        render_project(project_dir=tmp_path, profiles_dir=EXAMPLE_PROFILES)
+        render_project(capture_package=CAPTURE, project_dir=tmp_path, profiles_dir=EXAMPLE_PROFILES)
     with pytest.raises(RenderInputError, match=r"profiles_dir=.* does not contain a profiles.yml file"):
-        render_project(project_dir=EXAMPLE_PROJECT, profiles_dir=tmp_path)
+        render_project(capture_package=CAPTURE, project_dir=EXAMPLE_PROJECT, profiles_dir=tmp_path)
     with pytest.raises(RenderInputError, match=r"dbt_executable_path .* is not a file"):
-        render_project(project_dir=EXAMPLE_PROJECT, profiles_dir=EXAMPLE_PROFILES, dbt_executable_path=tmp_path / "dbt")
+        render_project(
+            capture_package=CAPTURE,
+            project_dir=EXAMPLE_PROJECT,
+            profiles_dir=EXAMPLE_PROFILES,
+            dbt_executable_path=tmp_path / "dbt",
+        )
     with pytest.raises(RenderInputError, match=r"select must be a sequence"):
-        render_project(project_dir=EXAMPLE_PROJECT, profiles_dir=EXAMPLE_PROFILES, select="orders")
+        render_project(
+            capture_package=CAPTURE, project_dir=EXAMPLE_PROJECT, profiles_dir=EXAMPLE_PROFILES, select="orders"
+        )
     with pytest.raises(RenderInputError, match=r"JSON"):
-        render_project(project_dir=EXAMPLE_PROJECT, profiles_dir=EXAMPLE_PROFILES, vars={"when": object()})
+        render_project(
+            capture_package=CAPTURE, project_dir=EXAMPLE_PROJECT, profiles_dir=EXAMPLE_PROFILES, vars={"when": object()}
+        )
     assert issubclass(RenderInputError, ValueError)
 
 
 def test_invalid_profiles_yml(gcp: LocalGCP, tmp_path: Path) -> None:
     (tmp_path / "profiles.yml").write_text("jaffle_shop:\n  target: dev\n  outputs: [unclosed\n", encoding="utf-8")
     with pytest.raises(DbtInvocationError, match=r"(?s)dbt failed before any node.*profiles.yml") as caught:
-        render_project(project_dir=EXAMPLE_PROJECT, profiles_dir=tmp_path, work_dir=tmp_path / "work")
+        render_project(
+            capture_package=CAPTURE, project_dir=EXAMPLE_PROJECT, profiles_dir=tmp_path, work_dir=tmp_path / "work"
+        )
     assert caught.value.log_path is not None
     assert caught.value.log_path.is_file()
 
 
 def test_unknown_target(gcp: LocalGCP, tmp_path: Path) -> None:
     with pytest.raises(DbtInvocationError, match=r"does not have a target named 'nope'"):
-        render_project(project_dir=EXAMPLE_PROJECT, profiles_dir=EXAMPLE_PROFILES, target="nope", work_dir=tmp_path)
+        render_project(
+            capture_package=CAPTURE,
+            project_dir=EXAMPLE_PROJECT,
+            profiles_dir=EXAMPLE_PROFILES,
+            target="nope",
+            work_dir=tmp_path,
+        )
 
 
 def test_unreachable_bigquery(gcp: LocalGCP, tmp_path: Path) -> None:
@@ -155,6 +173,7 @@ def test_unreachable_bigquery(gcp: LocalGCP, tmp_path: Path) -> None:
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
     with pytest.raises(DbtInvocationError, match=r"(?s)dbt failed before any node.*(Connection refused|Max retries)"):
         render_project(
+            capture_package=CAPTURE,
             project_dir=EXAMPLE_PROJECT,
             profiles_dir=EXAMPLE_PROFILES,
             env={"COSMOS_REMOTE_BQ_ENDPOINT": closed},
@@ -192,6 +211,7 @@ def test_introspecting_a_relation_changed_earlier_in_the_render_is_refused(node_
 def test_known_columns_and_view_contents_are_derived(probe: Path, local_gcp_session: LocalGCP, tmp_path: Path) -> None:
     """With the failing nodes excluded the rest renders, introspection answered from what the render wrote."""
     result = render_project(
+        capture_package=CAPTURE,
         project_dir=probe,
         profiles_dir=probe,
         exclude=NEEDS_RUN_TIME,
@@ -220,7 +240,7 @@ def test_known_columns_and_view_contents_are_derived(probe: Path, local_gcp_sess
 def test_failed_render_keeps_its_folder_and_returns_nothing(tmp_path: Path, gcp: LocalGCP) -> None:
     project = write_project(tmp_path / "p", {"models/bad.sql": "{{ exceptions.raise_compiler_error('at parse') }}"})
     with pytest.raises(DbtInvocationError, match="at parse") as caught:
-        render_project(project_dir=project, profiles_dir=project, work_dir=tmp_path / "work")
+        render_project(capture_package=CAPTURE, project_dir=project, profiles_dir=project, work_dir=tmp_path / "work")
     assert caught.value.log_path is not None
     assert caught.value.log_path.parent.parent == tmp_path / "work"
     shutil.rmtree(tmp_path / "work")

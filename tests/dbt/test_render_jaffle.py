@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from rendering_support import (
+    CAPTURE,
     EXAMPLE_PROFILES,
     EXAMPLE_PROJECT,
     TableContent,
@@ -70,19 +71,28 @@ def runs(local_gcp_session: LocalGCP, tmp_path_factory: pytest.TempPathFactory) 
     run_dbt_build(
         dataset=REFERENCE, work=work / "reference1", extra=["--vars", '{"orders_updated_before": "2018-02-15"}']
     )
-    run1 = render_project(vars=RUN1_VARS, **common)
+    run1 = render_project(capture_package=CAPTURE, vars=RUN1_VARS, **common)
     tests1 = execute_rendered(client, run1)
     reference1, rendered1 = read_datasets(client, REFERENCE, IGNORED), read_datasets(client, RENDERED, IGNORED)
 
     run_dbt_build(dataset=REFERENCE, work=work / "reference2")
     streamed2: dict[str, tuple[RenderedNode, str]] = {}
-    run2 = render_project(on_node=lambda node, prelude: streamed2.setdefault(node.unique_id, (node, prelude)), **common)
+    run2 = render_project(
+        capture_package=CAPTURE,
+        on_node=lambda node, prelude: streamed2.setdefault(node.unique_id, (node, prelude)),
+        **common,
+    )
     tests2 = execute_rendered(client, run2)
     reference2, rendered2 = read_datasets(client, REFERENCE, IGNORED), read_datasets(client, RENDERED, IGNORED)
 
     # same vars and profile as run 2: dbt must reuse run 2's partial-parse file from the cache
     refresh = render_project(
-        full_refresh=True, select=["orders_incremental"], work_dir=work / "refresh", keep_work_dir=True, **common
+        capture_package=CAPTURE,
+        full_refresh=True,
+        select=["orders_incremental"],
+        work_dir=work / "refresh",
+        keep_work_dir=True,
+        **common,
     )
     (refresh_output,) = (work / "refresh").glob("*/dbt-output.log")
     return Runs(

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from rendering_support import EXAMPLE_PROFILES, EXAMPLE_PROJECT, copy_project
+from rendering_support import CAPTURE, EXAMPLE_PROFILES, EXAMPLE_PROJECT, copy_project
 
 from cosmos_remote.dbt import RenderResult, render_project
 from cosmos_remote.dbt.runner import python_for
@@ -43,10 +43,12 @@ def dataset(local_gcp_session: LocalGCP) -> dict[str, str]:
 _RENDER = """
 import json, sys
 from pathlib import Path
+from cosmos_remote.backends.bigquery import BACKEND
 from cosmos_remote.dbt import render_project
 project, profiles, work, cache, dataset = sys.argv[1:6]
 result = render_project(project_dir=Path(project), profiles_dir=Path(profiles), select=["+stg_orders"],
-                        env={"COSMOS_REMOTE_BQ_DATASET": dataset}, work_dir=Path(work), cache_dir=Path(cache))
+                        env={"COSMOS_REMOTE_BQ_DATASET": dataset}, work_dir=Path(work), cache_dir=Path(cache),
+                        capture_package=BACKEND.capture_package)
 print(json.dumps(list(result.nodes)))
 """
 
@@ -99,6 +101,7 @@ def test_concurrent_renders_are_isolated_and_agree(dataset: dict[str, str], tmp_
 
     def render(_: int) -> RenderResult:
         return render_project(
+            capture_package=CAPTURE,
             project_dir=EXAMPLE_PROJECT,
             profiles_dir=EXAMPLE_PROFILES,
             select=SELECT,
@@ -132,6 +135,7 @@ def test_dbt_executable_path_runs_the_capture_with_that_environment(dataset: dic
     dbt = _separate_environment(tmp_path / "dbt-env")
     assert python_for(dbt) == tmp_path / "dbt-env" / "bin" / "python"
     result = render_project(
+        capture_package=CAPTURE,
         project_dir=EXAMPLE_PROJECT,
         profiles_dir=EXAMPLE_PROFILES,
         select=["raw_orders"],

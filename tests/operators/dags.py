@@ -20,7 +20,7 @@ HEADER = textwrap.dedent(
     from cosmos_remote.config import ProfileConfig
     from cosmos_remote.dbt.manifest import DbtNode, Relation as DbtRelation
     from cosmos_remote.artifacts.factory import StoreChoice
-    from cosmos_remote.operators._artifacts import ArtifactSource, store_reference
+    from cosmos_remote.artifacts.reference import ArtifactSource, store_reference
     from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
     from cosmos_remote.operators.dbt_tests import TestSpec
 

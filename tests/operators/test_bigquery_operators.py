@@ -92,7 +92,7 @@ def test_a_resumed_task_does_not_read_the_store_again_fault_injected(
     gcp.set_job_latency(3.0)
     sql = f"create or replace table `{dataset}.resumed` as select 1 as id"
     body = """
-    from cosmos_remote.operators.bigquery import DbtRunBigQueryOperator
+    from cosmos_remote.backends.bigquery.operators import DbtRunBigQueryOperator
 
 
     class ArtifactsDeletedWhileDeferred(DbtRunBigQueryOperator):
@@ -126,11 +126,11 @@ def test_a_resumed_task_does_not_read_the_store_again_fault_injected(
 
 
 def test_provider_arguments_a_node_task_sets_itself_are_refused_at_parse() -> None:
+    from cosmos_remote.artifacts.reference import ArtifactSource
+    from cosmos_remote.backends.bigquery.operators import DbtRunBigQueryOperator
     from cosmos_remote.config import ProfileConfig
     from cosmos_remote.dbt.manifest import DbtNode
     from cosmos_remote.errors import ConfigError
-    from cosmos_remote.operators._artifacts import ArtifactSource
-    from cosmos_remote.operators.bigquery import DbtRunBigQueryOperator
 
     node = DbtNode(
         unique_id="model.p.a", resource_type="model", name="a", package_name="p", original_file_path="models/a.sql",
@@ -148,7 +148,7 @@ def _retry_body(dag_id: str, fault: str) -> str:
     """A model task with one retry whose first try dies at ``fault`` (a fault injected into the real operator:
     no real part can kill a worker on demand at an exact point)."""
     return f"""
-    from cosmos_remote.operators.bigquery import DbtRunBigQueryOperator
+    from cosmos_remote.backends.bigquery.operators import DbtRunBigQueryOperator
 
 
     class FaultyFirstTry(DbtRunBigQueryOperator):

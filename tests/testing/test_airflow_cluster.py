@@ -18,7 +18,12 @@ DAG_ID = "cluster_slots"
 MODELS = [f"m{i}" for i in range(6)]
 JOB_LATENCY = 10.0
 # Imported once by the scheduler, so forked task processes parse the DAG file in ~0.1 s instead of seconds.
-PRELOAD = ("cosmos_remote.operators.bigquery", "cosmos_remote.artifacts", "cosmos_remote.dbt.manifest", "gcsfs")
+PRELOAD = (
+    "cosmos_remote.backends.bigquery.operators",
+    "cosmos_remote.artifacts",
+    "cosmos_remote.dbt.manifest",
+    "gcsfs",
+)
 BODY = f"""
 with DAG({DAG_ID!r}, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
     p = publish()

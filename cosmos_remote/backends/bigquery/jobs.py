@@ -1,13 +1,32 @@
-"""Deterministic BigQuery job ids, labels and the summary recorded for each finished job."""
+"""BigQuery jobs of node tasks: deterministic ids, labels, query options, the provider arguments a node task
+sets itself, relation names, and the summary recorded for each finished job."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-__all__ = ["MAX_ATTEMPTS", "job_id_prefix", "job_link", "job_summary", "sanitize_labels"]
+from cosmos_remote.compat import refusal
+from cosmos_remote.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cosmos_remote.artifacts import Relation as ArtifactRelation
+    from cosmos_remote.dbt.manifest import Relation as DbtRelation
+
+__all__ = [
+    "FIXED_PROVIDER_ARGUMENTS",
+    "MAX_ATTEMPTS",
+    "job_id_prefix",
+    "job_link",
+    "job_summary",
+    "query_options",
+    "refuse_fixed_arguments",
+    "relation_from_name",
+    "relation_name",
+    "sanitize_labels",
+]
 
 #: A model is submitted at most this many times in one DAG run (one new job per failed attempt).
 MAX_ATTEMPTS: Final = 50
@@ -25,7 +44,7 @@ def _short(value: str, limit: int) -> str:
 
 def job_id_prefix(*, dag_id: str, task_id: str, run_id: str) -> str:
     """The readable start of every job id of a task in a DAG run; :meth:`BigQueryHook.generate_job_id
-    <cosmos_remote.hooks.bigquery.BigQueryHook.generate_job_id>` appends the SQL's sha256 and the try number.
+    <cosmos_remote.backends.bigquery.hooks.BigQueryHook.generate_job_id>` appends the SQL's sha256 and the try number.
 
     Deterministic, so a retry finds the job of the previous try instead of submitting a duplicate. BigQuery job ids
     allow letters, digits, ``_`` and ``-`` up to 1,024 characters.
@@ -80,3 +99,54 @@ def job_summary(job: Any, *, project_id: str | None, location: str | None) -> di
         "cache_hit": getattr(job, "cache_hit", None),
         "num_dml_affected_rows": getattr(job, "num_dml_affected_rows", None),
     }
+
+
+#: ``BigQueryInsertJobOperator`` arguments a node task fixes itself (their reasons are in :mod:`cosmos_remote.compat`).
+FIXED_PROVIDER_ARGUMENTS: Final = (
+    "configuration",
+    "job_id",
+    "force_rerun",
+    "reattach_states",
+    "durable",
+    "result_timeout",
+    "result_retry",
+    "deferrable",
+)
+
+
+def refuse_fixed_arguments(kwargs: dict[str, Any], *, task_id: object) -> None:
+    """Refuse a provider argument the node task cannot honour, at DAG parse; ``deferrable=True`` is accepted."""
+    if kwargs.get("deferrable") is True:
+        del kwargs["deferrable"]
+    for name in FIXED_PROVIDER_ARGUMENTS:
+        if name in kwargs:
+            raise ConfigError(f"task {task_id!r}: {refusal('operator_args', name)}")
+
+
+def relation_name(relation: ArtifactRelation | DbtRelation | None) -> str | None:
+    """``database.schema.identifier``, when all three are known."""
+    if relation is None or not (relation.database and relation.schema and relation.identifier):
+        return None
+    return f"{relation.database}.{relation.schema}.{relation.identifier}"
+
+
+def relation_from_name(name: object) -> ArtifactRelation | None:
+    from cosmos_remote.artifacts import Relation
+
+    if not isinstance(name, str) or name.count(".") < 2:
+        return None
+    database, schema, identifier = name.split(".", 2)
+    return Relation(database=database, schema=schema, identifier=identifier)
+
+
+def query_options(profile_args: Mapping[str, Any]) -> dict[str, Any]:
+    """Query-job settings dbt-bigquery takes from the profile (``priority``, ``maximum_bytes_billed``), so that the
+    jobs run as ``dbt run`` would have run them."""
+    options: dict[str, Any] = {}
+    priority = profile_args.get("priority")
+    if isinstance(priority, str) and priority.lower() in ("interactive", "batch"):
+        options["priority"] = priority.upper()
+    limit = profile_args.get("maximum_bytes_billed")
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        options["maximumBytesBilled"] = str(limit)
+    return options

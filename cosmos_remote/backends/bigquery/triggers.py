@@ -1,4 +1,5 @@
-"""The provider's BigQuery job trigger, polling through :class:`cosmos_remote.hooks.bigquery.BigQueryAsyncHook`."""
+"""The provider's BigQuery job trigger, polling through
+:class:`cosmos_remote.backends.bigquery.hooks.BigQueryAsyncHook`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Any
 
 from airflow.providers.google.cloud.triggers.bigquery import BigQueryInsertJobTrigger as _ProviderInsertJobTrigger
 
-from cosmos_remote.hooks.bigquery import BigQueryAsyncHook
+from cosmos_remote.backends.bigquery.hooks import BigQueryAsyncHook
 
 __all__ = ["BigQueryInsertJobTrigger"]
 

@@ -11,8 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cosmos_remote.artifacts import ArtifactRef, ArtifactStore, TaskInstanceXCom, artifact_store
-from cosmos_remote.artifacts.factory import StoreChoice
+from cosmos_remote.artifacts.contract import ArtifactStore
+from cosmos_remote.artifacts.factory import StoreChoice, artifact_store
+from cosmos_remote.artifacts.model import ArtifactRef
+from cosmos_remote.artifacts.xcom_store import TaskInstanceXCom
 
 __all__ = ["ArtifactSource", "store_reference"]
 

@@ -1,9 +1,9 @@
 """Capture mode for dbt-bigquery: the code that runs inside the dbt process started by the setup task.
 
 Everything in this subpackage imports only the standard library, dbt (dbt-core, dbt-adapters, dbt-bigquery) and
-sqlglot, never ``cosmos_remote`` itself: ``cosmos_remote/dbt/_capture_main.py`` loads it by file path with the Python
-of whichever environment holds dbt, which may not have cosmos_remote installed. Modules refer to each other with
-relative imports only.
+sqlglot, never ``cosmos_remote`` itself: ``cosmos_remote/dbt/_capture_main.py`` loads it by file path (it is the
+BigQuery backend's ``capture_package``) with the Python of whichever environment holds dbt, which may not have
+cosmos_remote installed. Modules refer to each other with relative imports only.
 
 * :mod:`.sqlscan` -- what a statement reads and writes (sqlglot, BigQuery dialect).
 * :mod:`.registry` -- the relations written earlier in the capture, and how a later read of them is answered.

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from cosmos_remote.hooks.bigquery import BigQueryHook
+from cosmos_remote.backends.bigquery.hooks import BigQueryHook
+from cosmos_remote.backends.bigquery.triggers import BigQueryInsertJobTrigger
 from cosmos_remote.testing import LocalGCP
-from cosmos_remote.triggers.bigquery import BigQueryInsertJobTrigger
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def test_trigger_serializes_to_its_own_importable_class() -> None:
         conn_id="c", job_id="j", project_id="p", location="EU", poll_interval=2.0, impersonation_chain=None
     )
     classpath, kwargs = trigger.serialize()
-    assert classpath == "cosmos_remote.triggers.bigquery.BigQueryInsertJobTrigger"
+    assert classpath == "cosmos_remote.backends.bigquery.triggers.BigQueryInsertJobTrigger"
     module, _, name = classpath.rpartition(".")
     rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)

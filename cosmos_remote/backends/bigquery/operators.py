@@ -11,21 +11,29 @@ job, completes from a succeeded one, and submits anew only after a failure.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from airflow.providers.google.cloud.links.bigquery import BigQueryJobDetailLink, BigQueryTableLink
 from airflow.providers.google.cloud.operators.bigquery import BigQueryInsertJobOperator
-from airflow.sdk import Asset, Context
+from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException
 
-from cosmos_remote.compat import refusal
+from cosmos_remote.artifacts.reference import ArtifactSource
+from cosmos_remote.backends.bigquery import BACKEND
+from cosmos_remote.backends.bigquery.hooks import BigQueryHook
+from cosmos_remote.backends.bigquery.jobs import (
+    job_id_prefix,
+    job_link,
+    job_summary,
+    query_options,
+    refuse_fixed_arguments,
+    relation_from_name,
+    relation_name,
+    sanitize_labels,
+)
+from cosmos_remote.backends.bigquery.triggers import BigQueryInsertJobTrigger
 from cosmos_remote.config import ProfileConfig
 from cosmos_remote.dbt.manifest import DbtNode
-from cosmos_remote.errors import ConfigError
-from cosmos_remote.hooks.bigquery import BigQueryHook
-from cosmos_remote.operators._artifacts import ArtifactSource
-from cosmos_remote.operators._jobs import job_id_prefix, job_link, job_summary, sanitize_labels
-from cosmos_remote.operators._publish import TEST_QUERY_FILE
 from cosmos_remote.operators.dbt_tests import (
     TestSpec,
     evaluate_tests,
@@ -33,62 +41,16 @@ from cosmos_remote.operators.dbt_tests import (
     split_failure_count_query,
 )
 from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
-from cosmos_remote.triggers.bigquery import BigQueryInsertJobTrigger
+from cosmos_remote.publish import TEST_QUERY_FILE
 
-__all__ = ["DbtRunBigQueryOperator", "DbtTestBigQueryOperator", "bigquery_asset"]
+__all__ = ["DbtRunBigQueryOperator", "DbtTestBigQueryOperator"]
 
 if TYPE_CHECKING:
     from pydantic import JsonValue
 
     from cosmos_remote.artifacts import Relation as ArtifactRelation
-    from cosmos_remote.dbt.manifest import Relation as DbtRelation
 
 _STATE_KEY = "cosmos_remote_bigquery_job"
-
-#: ``BigQueryInsertJobOperator`` arguments a node task fixes itself (their reasons are in :mod:`cosmos_remote.compat`).
-FIXED_PROVIDER_ARGUMENTS: Final = (
-    "configuration",
-    "job_id",
-    "force_rerun",
-    "reattach_states",
-    "durable",
-    "result_timeout",
-    "result_retry",
-    "deferrable",
-)
-
-
-def _refuse_fixed_arguments(kwargs: dict[str, Any], *, task_id: object) -> None:
-    """Refuse a provider argument the node task cannot honour, at DAG parse; ``deferrable=True`` is accepted."""
-    if kwargs.get("deferrable") is True:
-        del kwargs["deferrable"]
-    for name in FIXED_PROVIDER_ARGUMENTS:
-        if name in kwargs:
-            raise ConfigError(f"task {task_id!r}: {refusal('operator_args', name)}")
-
-
-def _relation_name(relation: ArtifactRelation | DbtRelation | None) -> str | None:
-    """``database.schema.identifier``, when all three are known."""
-    if relation is None or not (relation.database and relation.schema and relation.identifier):
-        return None
-    return f"{relation.database}.{relation.schema}.{relation.identifier}"
-
-
-def _relation_from_name(name: object) -> ArtifactRelation | None:
-    from cosmos_remote.artifacts import Relation
-
-    if not isinstance(name, str) or name.count(".") < 2:
-        return None
-    database, schema, identifier = name.split(".", 2)
-    return Relation(database=database, schema=schema, identifier=identifier)
-
-
-def bigquery_asset(node: DbtNode) -> Asset | None:
-    """``bigquery://project/dataset/table`` of the node's real relation (alias and custom schema applied)."""
-    if node.relation is None or node.is_ephemeral or node.resource_type == "test":
-        return None
-    relation = node.relation
-    return Asset(uri=f"bigquery://{relation.database}/{relation.schema}/{relation.identifier}")
 
 
 class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
@@ -112,7 +74,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         labels: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
-        _refuse_fixed_arguments(kwargs, task_id=kwargs.get("task_id"))
+        refuse_fixed_arguments(kwargs, task_id=kwargs.get("task_id"))
         super().__init__(
             configuration={},
             project_id=cast(str, project_id or profile_config.job_project),
@@ -128,7 +90,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         self.dataset = node.relation.schema if node.relation else None
         self.artifacts = artifacts
         self.extra_labels = dict(labels or {})
-        self.query_options = _query_options(profile_config.profile_args)
+        self.query_options = query_options(profile_config.profile_args)
         self.sql: str = ""
         self.published_relation: ArtifactRelation | None = None
         self.bigquery_job: Any = None
@@ -144,7 +106,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         if resumed is not None:
             self.bigquery_job, saved = resumed
             self.sql = self._sql_of_job(self.bigquery_job)
-            self.published_relation = _relation_from_name(saved.get("relation"))
+            self.published_relation = relation_from_name(saved.get("relation"))
         else:
             self.sql = self._load_sql(context)
         self.configuration = {
@@ -263,7 +225,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
                 "job_id": job_id,
                 "max_tries": ti.max_tries,
                 "try_number": ti.try_number,
-                "relation": _relation_name(self.published_relation),
+                "relation": relation_name(self.published_relation),
             }
             state.set(_STATE_KEY, saved)
         try:
@@ -328,7 +290,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         relation = self.published_relation or self.node.relation
         summary.update(
             node_id=self.dbt_node_id,
-            relation=_relation_name(relation),
+            relation=relation_name(relation),
             deferred=deferred,
         )
         self.log.info(
@@ -355,7 +317,7 @@ class DbtRunBigQueryOperator(DbtRunAirflowAsyncFactoryOperator, _DbtBigQueryJobO
     """
 
     def __init__(self, *, node: DbtNode, **kwargs: Any) -> None:
-        asset = bigquery_asset(node)
+        asset = BACKEND.node_asset(node)
         if asset is not None and "outlets" not in kwargs:
             kwargs["outlets"] = [asset]
         super().__init__(node=node, **kwargs)
@@ -366,7 +328,7 @@ class DbtRunBigQueryOperator(DbtRunAirflowAsyncFactoryOperator, _DbtBigQueryJobO
         at parse; a different published relation is logged, naming both)."""
         if self.asset is not None and self.asset in self.outlets:
             published = summary.get("relation")
-            parsed = _relation_name(self.node.relation)
+            parsed = relation_name(self.node.relation)
             if published and parsed and published != parsed:
                 self.log.warning(
                     "dbt %s built %s, but the DAG was parsed with %s: the Asset %s names the parse-time relation; "
@@ -418,16 +380,3 @@ class DbtTestBigQueryOperator(DbtTestAirflowAsyncFactoryOperator, _DbtBigQueryJo
         if outcome.errors:
             raise AirflowException("dbt tests failed:\n" + "\n\n".join(outcome.errors))
         return summary
-
-
-def _query_options(profile_args: Mapping[str, Any]) -> dict[str, Any]:
-    """Query-job settings dbt-bigquery takes from the profile (``priority``, ``maximum_bytes_billed``), so that the
-    jobs run as ``dbt run`` would have run them."""
-    options: dict[str, Any] = {}
-    priority = profile_args.get("priority")
-    if isinstance(priority, str) and priority.lower() in ("interactive", "batch"):
-        options["priority"] = priority.upper()
-    limit = profile_args.get("maximum_bytes_billed")
-    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
-        options["maximumBytesBilled"] = str(limit)
-    return options

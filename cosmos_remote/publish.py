@@ -1,0 +1,142 @@
+"""Render, then commit: the one pipeline from a dbt render to a published run, used by the setup task and by
+``cosmos-remote publish``.
+
+:func:`render_and_publish` opens a publish session, lets dbt render (each node is handed to the session the moment
+dbt has rendered it, so uploads overlap the render), checks the result, and commits the run, index last. An error
+anywhere before the commit aborts the session: nothing stays under the run prefix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+from cosmos_remote.artifacts import ArtifactRef, ArtifactStore, NodeArtifact, Relation, RunScope
+from cosmos_remote.dbt.results import RenderedNode, RenderResult
+
+__all__ = ["TEST_QUERY_FILE", "Published", "node_artifact", "node_artifacts", "render_and_publish"]
+
+#: ``render(on_node=...)``: runs dbt, calling ``on_node(node, prelude_script)`` for each node as it is rendered.
+Render = Callable[..., RenderResult]
+#: A context manager around one stage (``"render"`` or ``"commit"``), e.g. a progress display.
+Stage = Callable[[str], AbstractContextManager[object]]
+
+#: The file of a test node holding only its failure-count query (what the test operator runs).
+TEST_QUERY_FILE = "query"
+
+
+def _files(node: RenderedNode, prelude: str) -> dict[str, str | bytes]:
+    script = node.script
+    if prelude and node.resource_type != "test":
+        # Run-level statements (CREATE SCHEMA IF NOT EXISTS ...) are idempotent: every node carries them, so any
+        # node can run, or be retried, alone.
+        script = f"{prelude.rstrip().rstrip(';')};\n{script}"
+    files: dict[str, str | bytes] = {"script": script}
+    if node.compiled_sql:
+        files["compiled"] = node.compiled_sql
+    if node.seed_csv is not None:
+        files["csv"] = node.seed_csv
+    if node.test is not None:
+        files[TEST_QUERY_FILE] = node.test.query
+    return files
+
+
+def node_artifact(node: RenderedNode, *, prelude_script: str) -> NodeArtifact:
+    """The :class:`NodeArtifact` of one rendered node, its files laid out like dbt's ``target/run`` tree."""
+    relation = Relation()
+    if node.relation is not None:
+        relation = Relation(
+            database=node.relation.database, schema=node.relation.schema, identifier=node.relation.identifier
+        )
+    return NodeArtifact(
+        node_id=node.unique_id,
+        files=_files(node, prelude_script),
+        resource_type=node.resource_type,
+        package_name=node.package_name,
+        resource_path=node.resource_path,
+        materialization=node.materialization,
+        relation=relation,
+    )
+
+
+def node_artifacts(result: RenderResult) -> list[NodeArtifact]:
+    """One :class:`NodeArtifact` per rendered node of ``result``."""
+    return [node_artifact(node, prelude_script=result.prelude_script) for node in result.nodes.values()]
+
+
+@dataclass(frozen=True)
+class Published:
+    """What :func:`render_and_publish` did: the reference, dbt's result and the time each stage took."""
+
+    ref: ArtifactRef
+    result: RenderResult
+    nodes: tuple[NodeArtifact, ...]
+    render_seconds: float
+    publish_seconds: float
+    streamed: int
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of every published file."""
+        return sum(len(data) for node in self.nodes for data in node.encoded().values())
+
+
+@contextmanager
+def _no_stage(_: str) -> Iterator[None]:
+    yield
+
+
+def render_and_publish(
+    *,
+    store: ArtifactStore,
+    scope: RunScope,
+    render: Render,
+    check: Callable[[RenderResult], None] | None = None,
+    project_name: str | None = None,
+    stage: Stage = _no_stage,
+) -> Published:
+    """Render with ``render`` while uploading each node, let ``check`` refuse the result, then commit the run.
+
+    Args:
+        store: Where the run goes.
+        scope: The run's DAG, task group and run id.
+        render: Runs dbt (e.g. a ``functools.partial`` of :func:`~cosmos_remote.dbt.render_project`); called with
+            ``on_node=``.
+        check: Raises when the result cannot be published (nothing is committed then).
+        project_name: The project's name when dbt's result has none.
+        stage: Wraps the ``"render"`` and the ``"commit"`` stage (a progress display).
+
+    Raises:
+        RunExistsError: The run was already published.
+    """
+    streamed = 0
+    with store.begin_publish(scope=scope) as session:
+
+        def on_node(node: RenderedNode, prelude_script: str) -> None:
+            nonlocal streamed
+            session.add(node_artifact(node, prelude_script=prelude_script))
+            streamed += 1
+
+        started = time.perf_counter()
+        with stage("render"):
+            result = render(on_node=on_node)
+        render_seconds = time.perf_counter() - started
+        if check is not None:
+            check(result)
+        nodes = tuple(node_artifacts(result))
+        started = time.perf_counter()
+        with stage("commit"):
+            ref = session.commit(
+                nodes=nodes, project_name=result.project_name or project_name or "", dbt_version=result.dbt_version
+            )
+        publish_seconds = time.perf_counter() - started
+    return Published(
+        ref=ref,
+        result=result,
+        nodes=nodes,
+        render_seconds=render_seconds,
+        publish_seconds=publish_seconds,
+        streamed=streamed,
+    )
