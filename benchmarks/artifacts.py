@@ -63,7 +63,7 @@ def make_nodes(count: int, *, seed: int = 7) -> list[NodeArtifact]:
     folders = ("staging", "intermediate", "marts/finance", "marts/core")
     return [
         NodeArtifact(
-            node_id=f"model.bench.model_{i}",
+            unique_id=f"model.bench.model_{i}",
             files={"script": _sql(rng, i)},
             resource_path=f"models/{folders[i % len(folders)]}/model_{i}.sql",
             materialization="table",
@@ -132,17 +132,17 @@ def baseline_loop(gcp: Any, nodes: list[NodeArtifact], bucket: str) -> float:
     return _timed(lambda: [fs.pipe_file(path, data) for path, data in payload])
 
 
-def fetch_latency(gcp: Any, bucket: str, ref: ArtifactRef, node_id: str, repeat: int = 15) -> dict[str, float]:
+def fetch_latency(gcp: Any, bucket: str, ref: ArtifactRef, unique_id: str, repeat: int = 15) -> dict[str, float]:
     """Median seconds to fetch one node: new store (filesystem + index + file), index not cached, index cached."""
     new_store, cold, warm = [], [], []
     for _ in range(repeat):
-        new_store.append(_timed(lambda: _store(gcp, bucket).fetch(ref=ref, node_id=node_id)))
+        new_store.append(_timed(lambda: _store(gcp, bucket).fetch(ref=ref, unique_id=unique_id)))
     store = _store(gcp, bucket)
-    store.fetch(ref=ref, node_id=node_id)
+    store.fetch(ref=ref, unique_id=unique_id)
     for _ in range(repeat):
         store.index_cache.clear()
-        cold.append(_timed(lambda: store.fetch(ref=ref, node_id=node_id)))
-        warm.append(_timed(lambda: store.fetch(ref=ref, node_id=node_id)))
+        cold.append(_timed(lambda: store.fetch(ref=ref, unique_id=unique_id)))
+        warm.append(_timed(lambda: store.fetch(ref=ref, unique_id=unique_id)))
     return {
         "new_store_s": statistics.median(new_store),
         "index_not_cached_s": statistics.median(cold),
@@ -179,7 +179,7 @@ def measure_size(gcp: Any, nodes: list[NodeArtifact], baselines: dict[str, float
         "target_s": TARGETS.get(size),
         "index_bytes": len(store.read_index(ref=ref).to_json()),
         "emulator_cpu_s": None if cpu_before is None or cpu_after is None else cpu_after - cpu_before,
-        "fetch": fetch_latency(gcp, bucket, ref, nodes[size // 2].node_id),
+        "fetch": fetch_latency(gcp, bucket, ref, nodes[size // 2].unique_id),
     }
 
 

@@ -99,7 +99,7 @@ DAG_TEMPLATE: Final = textwrap.dedent(
     @task(task_id="publish")
     def publish(**context):
         store = artifact_store(remote_target_path=ROOT, conn_id="google_cloud_default")
-        nodes = [NodeArtifact(node_id=f"model.bench.{{m}}",
+        nodes = [NodeArtifact(unique_id=f"model.bench.{{m}}",
                               files={{"script": f"create or replace table `{{DATASET}}.{{m}}` as select 1 as id"}})
                  for m in MODELS]
         scope = RunScope(dag_id=context["dag"].dag_id, run_id=context["run_id"])

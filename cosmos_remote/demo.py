@@ -102,8 +102,8 @@ def main() -> int:
         ref = ArtifactRef.from_xcom(last["ref"])
         first_ref = ArtifactRef.from_xcom(reports[0]["ref"])
         node = "model.jaffle_shop.orders_incremental"
-        run1 = store.fetch(ref=first_ref, node_id=node).decode().lower()
-        run2 = store.fetch(ref=ref, node_id=node).decode().lower()
+        run1 = store.fetch(ref=first_ref, unique_id=node).decode().lower()
+        run2 = store.fetch(ref=ref, unique_id=node).decode().lower()
         print(
             f"\n{node}: run 1 script creates the table: {'create or replace table' in run1}; "
             f"run 2 script merges: {'merge into' in run2}"

@@ -179,18 +179,18 @@ class RunExistsError(ArtifactError, FileExistsError):
 class NodeNotFoundError(ArtifactError, KeyError):
     """The run's index has no entry for the node (or the node has no file of that name)."""
 
-    def __init__(self, *, uri: str, node_id: str, name: str | None = None, known: int = 0) -> None:
+    def __init__(self, *, uri: str, unique_id: str, name: str | None = None, known: int = 0) -> None:
         self.uri = uri
-        self.node_id = node_id
+        self.unique_id = unique_id
         self.name = name
         if name is None:
             message = (
-                f"node {node_id!r} is not in the run at {uri!r} ({known} nodes published). Was it selected when "
+                f"node {unique_id!r} is not in the run at {uri!r} ({known} nodes published). Was it selected when "
                 f"the setup task ran? Re-run the setup task if the DAG's node selection changed."
             )
         else:
             message = (
-                f"node {node_id!r} in the run at {uri!r} has no file named {name!r} (it has: {known} files). "
+                f"node {unique_id!r} in the run at {uri!r} has no file named {name!r} (it has: {known} files). "
                 f"Ask for one of the names the setup task published."
             )
         super().__init__(message)
@@ -202,13 +202,13 @@ class NodeNotFoundError(ArtifactError, KeyError):
 class ChecksumMismatchError(ArtifactError, ValueError):
     """Bytes read from the store do not match the sha256 recorded for them."""
 
-    def __init__(self, *, uri: str, path: str, expected: str, actual: str, node_id: str | None = None) -> None:
+    def __init__(self, *, uri: str, path: str, expected: str, actual: str, unique_id: str | None = None) -> None:
         self.uri = uri
         self.path = path
-        self.node_id = node_id
+        self.unique_id = unique_id
         self.expected = expected
         self.actual = actual
-        what = f"file {path!r} of node {node_id!r}" if node_id else f"{path!r}"
+        what = f"file {path!r} of node {unique_id!r}" if unique_id else f"{path!r}"
         super().__init__(
             f"checksum mismatch for {what} in the run at {uri!r}: expected sha256 {expected}, got {actual}. "
             f"The object was modified after publishing (or the reference points at another run). Do not run it: "
@@ -219,12 +219,12 @@ class ChecksumMismatchError(ArtifactError, ValueError):
 class ArtifactMissingError(ArtifactError, FileNotFoundError):
     """The committed index lists a file that is no longer in the store."""
 
-    def __init__(self, *, uri: str, path: str, node_id: str) -> None:
+    def __init__(self, *, uri: str, path: str, unique_id: str) -> None:
         self.uri = uri
         self.path = path
-        self.node_id = node_id
+        self.unique_id = unique_id
         super().__init__(
-            f"file {path!r} of node {node_id!r} is listed in the index of {uri!r} but missing from the store "
+            f"file {path!r} of node {unique_id!r} is listed in the index of {uri!r} but missing from the store "
             f"(deleted by a lifecycle rule or by hand?). Re-run the setup task of this DAG run."
         )
 

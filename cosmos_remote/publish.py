@@ -51,7 +51,7 @@ def node_artifact(node: RenderedNode, *, prelude_script: str) -> NodeArtifact:
             database=node.relation.database, schema=node.relation.schema, identifier=node.relation.identifier
         )
     return NodeArtifact(
-        node_id=node.unique_id,
+        unique_id=node.unique_id,
         files=_files(node, prelude_script),
         resource_type=node.resource_type,
         package_name=node.package_name,

@@ -7,10 +7,10 @@ Object storage (``remote_target_path``: any fsspec URL) through :class:`FsspecAr
 Example:
     >>> from cosmos_remote.artifacts import FsspecArtifactStore, NodeArtifact, RunScope
     >>> store = FsspecArtifactStore(root="memory://doc-package")
-    >>> node = NodeArtifact(node_id="model.jaffle_shop.a", files={"script": "select 1"})
+    >>> node = NodeArtifact(unique_id="model.jaffle_shop.a", files={"script": "select 1"})
     >>> ref = store.publish(scope=RunScope(dag_id="jaffle", run_id="r1"), project_name="jaffle_shop",
     ...                     dbt_version="1.11.2", nodes=[node])
-    >>> store.fetch(ref=ArtifactRef.from_xcom(ref.to_xcom()), node_id="model.jaffle_shop.a")
+    >>> store.fetch(ref=ArtifactRef.from_xcom(ref.to_xcom()), unique_id="model.jaffle_shop.a")
     b'select 1'
 """
 

@@ -34,20 +34,20 @@ def prepare_run(*, scope: RunScope, nodes: Sequence[NodeArtifact], project_name:
     for node in nodes:
         if not isinstance(node, NodeArtifact):
             raise TypeError(f"nodes must be NodeArtifact instances, got {type(node).__name__}")
-        if node.node_id in by_id:
-            raise ValueError(f"node {node.node_id!r} is listed twice; publish each node once")
-        by_id[node.node_id] = node
-    plan = plan_paths({n.node_id: (n.package_name, n.resource_path, list(n.files)) for n in by_id.values()})
+        if node.unique_id in by_id:
+            raise ValueError(f"node {node.unique_id!r} is listed twice; publish each node once")
+        by_id[node.unique_id] = node
+    plan = plan_paths({n.unique_id: (n.package_name, n.resource_path, list(n.files)) for n in by_id.values()})
     files: dict[str, bytes] = {}
     entries: dict[str, NodeEntry] = {}
-    for node_id, node in by_id.items():
+    for unique_id, node in by_id.items():
         contents = node.encoded()
         stored: dict[str, FileEntry] = {}
         for name, data in contents.items():
-            path = plan[node_id][name]
+            path = plan[unique_id][name]
             files[path] = data
             stored[name] = FileEntry(path=path, sha256=sha256_hex(data), bytes=len(data))
-        entries[node_id] = NodeEntry(
+        entries[unique_id] = NodeEntry(
             resource_type=node.resource_type,
             package_name=node.package_name,
             materialization=node.materialization,

@@ -115,11 +115,11 @@ class BaseArtifactStore(ABC):
         Example:
             >>> from cosmos_remote.artifacts import FsspecArtifactStore, NodeArtifact, RunScope
             >>> store = FsspecArtifactStore(root="memory://doc-session")
-            >>> node = NodeArtifact(node_id="model.p.a", files={"script": "select 1"})
+            >>> node = NodeArtifact(unique_id="model.p.a", files={"script": "select 1"})
             >>> with store.begin_publish(scope=RunScope(dag_id="d", run_id="r1")) as session:
             ...     session.add(node)  # uploading starts
             ...     ref = session.commit(nodes=[node], project_name="p", dbt_version="1.11.2")
-            >>> store.fetch(ref=ref, node_id="model.p.a")
+            >>> store.fetch(ref=ref, unique_id="model.p.a")
             b'select 1'
         """
         from cosmos_remote.artifacts.session import StorePublishSession
@@ -140,17 +140,17 @@ class BaseArtifactStore(ABC):
         self.index_cache.put(key, index)
         return index
 
-    def fetch(self, *, ref: ArtifactRef, node_id: str, name: str = PRIMARY_FILE) -> bytes:
-        """The verified bytes of file ``name`` of node ``node_id`` in the run ``ref`` points at."""
-        stored = locate_file(self.read_index(ref=ref), uri=ref.uri, node_id=node_id, name=name)
+    def fetch(self, *, ref: ArtifactRef, unique_id: str, name: str = PRIMARY_FILE) -> bytes:
+        """The verified bytes of file ``name`` of node ``unique_id`` in the run ``ref`` points at."""
+        stored = locate_file(self.read_index(ref=ref), uri=ref.uri, unique_id=unique_id, name=name)
         check_relative_path(stored.path, what="artifact path")
         outcome = self.get_files(ref.uri, [stored.path])[stored.path]
         if isinstance(outcome, FileNotFoundError):
-            raise ArtifactMissingError(uri=ref.uri, path=stored.path, node_id=node_id)
+            raise ArtifactMissingError(uri=ref.uri, path=stored.path, unique_id=unique_id)
         actual = _digest(outcome)
         if actual != stored.sha256:
             raise ChecksumMismatchError(
-                uri=ref.uri, path=stored.path, node_id=node_id, expected=stored.sha256, actual=actual
+                uri=ref.uri, path=stored.path, unique_id=unique_id, expected=stored.sha256, actual=actual
             )
         assert isinstance(outcome, bytes)
         return outcome
@@ -164,27 +164,27 @@ class BaseArtifactStore(ABC):
         return ref
 
     def list_nodes(self, *, ref: ArtifactRef) -> Mapping[str, NodeEntry]:
-        """``node_id -> NodeEntry`` of the run."""
+        """``unique_id -> NodeEntry`` of the run."""
         return self.read_index(ref=ref).nodes
 
     def verify(self, *, ref: ArtifactRef) -> VerifyReport:
         """Re-hash every file of the run against its index; report missing, changed and unexpected files."""
         index = self.read_index(ref=ref)
-        owners = {f.path: (node_id, f) for node_id, node in index.nodes.items() for f in node.files.values()}
+        owners = {f.path: (unique_id, f) for unique_id, node in index.nodes.items() for f in node.files.values()}
         for path in owners:
             check_relative_path(path, what="artifact path")
         contents = self.get_files(ref.uri, sorted(owners))
         problems: list[VerifyProblem] = []
-        for path, (node_id, entry) in sorted(owners.items()):
+        for path, (unique_id, entry) in sorted(owners.items()):
             data = contents[path]
             if isinstance(data, FileNotFoundError):
-                problems.append(VerifyProblem("missing", path, node_id, "listed in the index, not in the store"))
+                problems.append(VerifyProblem("missing", path, unique_id, "listed in the index, not in the store"))
             elif isinstance(data, BaseException) and not isinstance(data, ValueError):
                 raise data
             elif (actual := _digest(data)) != entry.sha256:
                 size = f" ({len(data)} vs {entry.bytes} bytes)" if isinstance(data, bytes) else ""
                 problems.append(
-                    VerifyProblem("checksum", path, node_id, f"sha256 {actual} != indexed {entry.sha256}{size}")
+                    VerifyProblem("checksum", path, unique_id, f"sha256 {actual} != indexed {entry.sha256}{size}")
                 )
         listed = self.list_files(ref.uri)
         for path in sorted(set(listed or ()) - set(owners) - {INDEX_NAME, MARKER_NAME}):

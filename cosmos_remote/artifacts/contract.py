@@ -53,8 +53,8 @@ class ArtifactStore(Protocol):
         >>> from cosmos_remote.artifacts import FsspecArtifactStore, NodeArtifact, RunScope
         >>> store: ArtifactStore = FsspecArtifactStore(root="memory://doc-contract")
         >>> ref = store.publish(scope=RunScope(dag_id="d", run_id="r1"), project_name="p", dbt_version="1.11.2",
-        ...                     nodes=[NodeArtifact(node_id="model.p.a", files={"script": "select 1"})])
-        >>> store.fetch(ref=ref, node_id="model.p.a")
+        ...                     nodes=[NodeArtifact(unique_id="model.p.a", files={"script": "select 1"})])
+        >>> store.fetch(ref=ref, unique_id="model.p.a")
         b'select 1'
     """
 
@@ -64,8 +64,8 @@ class ArtifactStore(Protocol):
         """Write every node's files, then the index; return the reference to hand to consumers."""
         ...
 
-    def fetch(self, *, ref: ArtifactRef, node_id: str, name: str = PRIMARY_FILE) -> bytes:
-        """Return the verified bytes of file ``name`` of node ``node_id`` in the run ``ref`` points at."""
+    def fetch(self, *, ref: ArtifactRef, unique_id: str, name: str = PRIMARY_FILE) -> bytes:
+        """Return the verified bytes of file ``name`` of node ``unique_id`` in the run ``ref`` points at."""
         ...
 
     def read_index(self, *, ref: ArtifactRef) -> RunIndex:
@@ -161,12 +161,12 @@ class IndexCache:
             return len(self._entries)
 
 
-def locate_file(index: RunIndex, *, uri: str, node_id: str, name: str) -> FileEntry:
-    """The index entry of file ``name`` of ``node_id``; ``NodeNotFoundError`` naming the run when there is none."""
-    entry = index.nodes.get(node_id)
+def locate_file(index: RunIndex, *, uri: str, unique_id: str, name: str) -> FileEntry:
+    """The index entry of file ``name`` of ``unique_id``; ``NodeNotFoundError`` naming the run when there is none."""
+    entry = index.nodes.get(unique_id)
     if entry is None:
-        raise NodeNotFoundError(uri=uri, node_id=node_id, known=len(index.nodes))
+        raise NodeNotFoundError(uri=uri, unique_id=unique_id, known=len(index.nodes))
     stored = entry.files.get(name)
     if stored is None:
-        raise NodeNotFoundError(uri=uri, node_id=node_id, name=name, known=len(entry.files))
+        raise NodeNotFoundError(uri=uri, unique_id=unique_id, name=name, known=len(entry.files))
     return stored

@@ -61,11 +61,11 @@ class FsspecArtifactStore(BaseArtifactStore):
         >>> from cosmos_remote.artifacts import FsspecArtifactStore, NodeArtifact, RunScope
         >>> store = FsspecArtifactStore(root="memory://doc-store")
         >>> ref = store.publish(scope=RunScope(dag_id="jaffle", run_id="manual__1"), project_name="jaffle_shop",
-        ...     dbt_version="1.11.2", nodes=[NodeArtifact(node_id="model.jaffle_shop.stg_orders",
+        ...     dbt_version="1.11.2", nodes=[NodeArtifact(unique_id="model.jaffle_shop.stg_orders",
         ...     files={"script": "select 1"}, resource_path="models/staging/stg_orders.sql")])
         >>> ref.to_xcom()["uri"]
         'memory://doc-store/jaffle/manual__1'
-        >>> store.fetch(ref=ref, node_id="model.jaffle_shop.stg_orders").decode()
+        >>> store.fetch(ref=ref, unique_id="model.jaffle_shop.stg_orders").decode()
         'select 1'
     """
 

@@ -132,7 +132,7 @@ class RunIndex:
             "created_at": self.created_at,
             "run": {"dag_id": self.scope.dag_id, "task_group": self.scope.task_group, "run_id": self.scope.run_id},
             "nodes": {
-                node_id: {
+                unique_id: {
                     "resource_type": node.resource_type,
                     "package_name": node.package_name,
                     "materialization": node.materialization,
@@ -141,7 +141,7 @@ class RunIndex:
                         name: {"path": f.path, "sha256": f.sha256, "bytes": f.bytes} for name, f in node.files.items()
                     },
                 }
-                for node_id, node in self.nodes.items()
+                for unique_id, node in self.nodes.items()
             },
         }
         return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -174,7 +174,7 @@ def _parse(document: Any) -> RunIndex:
         )
     run = document["run"]
     nodes = {
-        str(node_id): NodeEntry(
+        str(unique_id): NodeEntry(
             resource_type=str(node["resource_type"]),
             package_name=str(node["package_name"]),
             materialization=node["materialization"],
@@ -184,7 +184,7 @@ def _parse(document: Any) -> RunIndex:
                 for name, f in node["files"].items()
             },
         )
-        for node_id, node in document["nodes"].items()
+        for unique_id, node in document["nodes"].items()
     }
     return RunIndex(
         project_name=str(document["project_name"]),

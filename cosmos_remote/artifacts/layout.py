@@ -177,26 +177,28 @@ def plan_paths(nodes: Mapping[str, tuple[str, str, Sequence[str]]]) -> dict[str,
     """Relative paths for every node's files, unique within the run even on case-insensitive filesystems.
 
     Args:
-        nodes: ``node_id -> (package, resource_path, file names)``.
+        nodes: ``unique_id -> (package, resource_path, file names)``.
 
     Returns:
-        ``node_id -> {file name -> path relative to the run prefix}``.
+        ``unique_id -> {file name -> path relative to the run prefix}``.
 
     Raises:
         ValueError: Two file names of one node map to the same path.
     """
     planned = {
-        node_id: _node_paths(package=package, resource_path=resource_path, names=names)
-        for node_id, (package, resource_path, names) in nodes.items()
+        unique_id: _node_paths(package=package, resource_path=resource_path, names=names)
+        for unique_id, (package, resource_path, names) in nodes.items()
     }
     owners: dict[str, set[str]] = defaultdict(set)
-    for node_id, files in planned.items():
+    for unique_id, files in planned.items():
         if len({p.casefold() for p in files.values()}) != len(files):
-            raise ValueError(f"file names {sorted(files)} of node {node_id!r} map to the same path")
+            raise ValueError(f"file names {sorted(files)} of node {unique_id!r} map to the same path")
         for path in files.values():
-            owners[path.casefold()].add(node_id)
-    clashing = {node_id for ids in owners.values() if len(ids) > 1 for node_id in ids}
-    for node_id in clashing:
-        package, resource_path, names = nodes[node_id]
-        planned[node_id] = _node_paths(package=package, resource_path=resource_path, names=names, tag=_digest(node_id))
+            owners[path.casefold()].add(unique_id)
+    clashing = {unique_id for ids in owners.values() if len(ids) > 1 for unique_id in ids}
+    for unique_id in clashing:
+        package, resource_path, names = nodes[unique_id]
+        planned[unique_id] = _node_paths(
+            package=package, resource_path=resource_path, names=names, tag=_digest(unique_id)
+        )
     return planned

@@ -20,7 +20,7 @@ class NodeArtifact:
     """One dbt node's files to publish.
 
     Attributes:
-        node_id: The dbt unique id, e.g. ``model.jaffle_shop.stg_orders``.
+        unique_id: The dbt unique id, e.g. ``model.jaffle_shop.stg_orders``.
         files: Named contents; ``"script"`` (what the consumer executes) is required, ``"compiled"`` (the compiled
             SELECT) and ``"csv"`` (a seed's data) are the usual others. ``str`` is stored as UTF-8.
         resource_type: ``model``, ``seed``, ``snapshot``, ``test``...; defaults to the node id's first part.
@@ -32,12 +32,12 @@ class NodeArtifact:
         relation: The relation the node builds.
 
     Example:
-        >>> NodeArtifact(node_id="model.jaffle_shop.stg_orders", files={"script": "select 1"},
+        >>> NodeArtifact(unique_id="model.jaffle_shop.stg_orders", files={"script": "select 1"},
         ...              resource_path="models/staging/stg_orders.sql", materialization="view").package_name
         'jaffle_shop'
     """
 
-    node_id: str
+    unique_id: str
     files: Mapping[str, str | bytes]
     resource_type: str = ""
     package_name: str = ""
@@ -46,21 +46,21 @@ class NodeArtifact:
     relation: Relation = field(default_factory=Relation)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.node_id, str) or not self.node_id:
-            raise ValueError(f"NodeArtifact.node_id must be a non-empty string, got {self.node_id!r}")
+        if not isinstance(self.unique_id, str) or not self.unique_id:
+            raise ValueError(f"NodeArtifact.unique_id must be a non-empty string, got {self.unique_id!r}")
         if PRIMARY_FILE not in self.files:
-            raise ValueError(f"node {self.node_id!r} has no {PRIMARY_FILE!r} file (files: {sorted(self.files)})")
+            raise ValueError(f"node {self.unique_id!r} has no {PRIMARY_FILE!r} file (files: {sorted(self.files)})")
         for name, content in self.files.items():
             check_file_name(name)
             if not isinstance(content, str | bytes):
-                raise TypeError(f"file {name!r} of node {self.node_id!r} must be str or bytes, got {type(content)}")
-        parts = self.node_id.split(".")
+                raise TypeError(f"file {name!r} of node {self.unique_id!r} must be str or bytes, got {type(content)}")
+        parts = self.unique_id.split(".")
         if not self.resource_type:
             object.__setattr__(self, "resource_type", parts[0] if len(parts) > 1 else "node")
         if not self.package_name:
             object.__setattr__(self, "package_name", parts[1] if len(parts) > 2 else "_")
         if not self.resource_path:
-            name = parts[2] if len(parts) > 2 else self.node_id
+            name = parts[2] if len(parts) > 2 else self.unique_id
             object.__setattr__(self, "resource_path", f"{self.resource_type}s/{name}.sql")
 
     def encoded(self) -> dict[str, bytes]:
@@ -133,7 +133,7 @@ class VerifyProblem:
 
     kind: Literal["missing", "checksum", "unexpected"]
     path: str
-    node_id: str | None
+    unique_id: str | None
     detail: str
 
 

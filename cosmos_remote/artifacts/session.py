@@ -71,9 +71,9 @@ class StorePublishSession:
                     self._pending[MARKER_NAME] = ("", self._uploads.submit(MARKER_NAME, run_marker(self._scope)))
             if self._uploads is None:
                 return
-            planned = plan_paths({node.node_id: (node.package_name, node.resource_path, list(node.files))})
+            planned = plan_paths({node.unique_id: (node.package_name, node.resource_path, list(node.files))})
             contents = node.encoded()
-            for name, path in planned[node.node_id].items():
+            for name, path in planned[node.unique_id].items():
                 if path not in self._pending:
                     data = contents[name]
                     self._pending[path] = (sha256_hex(data), self._uploads.submit(path, data))

@@ -141,8 +141,8 @@ class XComArtifactStore(BaseArtifactStore):
         >>> from cosmos_remote.artifacts import NodeArtifact, RunScope
         >>> store = XComArtifactStore(channel=InMemoryXCom())
         >>> ref = store.publish(scope=RunScope(dag_id="d", run_id="r"), project_name="p", dbt_version="1.11.2",
-        ...                     nodes=[NodeArtifact(node_id="model.p.a", files={"script": "select 1"})])
-        >>> store.fetch(ref=ref, node_id="model.p.a")
+        ...                     nodes=[NodeArtifact(unique_id="model.p.a", files={"script": "select 1"})])
+        >>> store.fetch(ref=ref, unique_id="model.p.a")
         b'select 1'
     """
 
@@ -164,7 +164,7 @@ class XComArtifactStore(BaseArtifactStore):
     def check_run(self, prepared: PreparedRun) -> None:
         """Refuse, before anything is pushed, a file or an index over :attr:`value_limit` after zlib+base64."""
         sizes = {path: len(encode_value(data)) for path, data in prepared.files.items()}
-        owners = {f.path: node_id for node_id, n in prepared.index.nodes.items() for f in n.files.values()}
+        owners = {f.path: unique_id for unique_id, n in prepared.index.nodes.items() for f in n.files.values()}
         too_big = sorted((size, path) for path, size in sizes.items() if size > self.value_limit)
         if too_big:
             size, path = too_big[-1]

@@ -54,9 +54,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     show.set_defaults(handler=run_show)
 
 
-def _short_names(node_id: str) -> set[str]:
-    parts = node_id.split(".")
-    names = {node_id}
+def _short_names(unique_id: str) -> set[str]:
+    parts = unique_id.split(".")
+    names = {unique_id}
     if len(parts) >= 3:
         names |= {parts[2], f"{parts[1]}.{parts[2]}"}
     return names
@@ -71,9 +71,9 @@ def resolve_node(nodes: Mapping[str, NodeEntry], query: str, *, uri: str) -> str
     if query in nodes:
         return query
     matches = sorted(
-        node_id
-        for node_id, entry in nodes.items()
-        if query in _short_names(node_id) or any(f.path == query for f in entry.files.values())
+        unique_id
+        for unique_id, entry in nodes.items()
+        if query in _short_names(unique_id) or any(f.path == query for f in entry.files.values())
     )
     if len(matches) == 1:
         return matches[0]
@@ -82,7 +82,7 @@ def resolve_node(nodes: Mapping[str, NodeEntry], query: str, *, uri: str) -> str
             ExitCode.USAGE,
             f"node name {query!r} is ambiguous in {uri}: it matches {', '.join(matches)}; pass one of these ids",
         )
-    names = sorted({name for node_id in nodes for name in _short_names(node_id)})
+    names = sorted({name for unique_id in nodes for name in _short_names(unique_id)})
     close = difflib.get_close_matches(query, names, n=3)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     raise CliError(
@@ -91,10 +91,10 @@ def resolve_node(nodes: Mapping[str, NodeEntry], query: str, *, uri: str) -> str
     )
 
 
-def _node_json(node_id: str, entry: NodeEntry) -> dict[str, Any]:
+def _node_json(unique_id: str, entry: NodeEntry) -> dict[str, Any]:
     script = entry.files.get(PRIMARY_FILE)
     return {
-        "node_id": node_id,
+        "unique_id": unique_id,
         "resource_type": entry.resource_type,
         "package_name": entry.package_name,
         "materialization": entry.materialization,
@@ -124,7 +124,9 @@ def run_ls(args: argparse.Namespace, out: Output) -> int:
     index = store.read_index(ref=ref)
     wanted = set(args.types or ())
     nodes = {
-        node_id: entry for node_id, entry in sorted(index.nodes.items()) if not wanted or entry.resource_type in wanted
+        unique_id: entry
+        for unique_id, entry in sorted(index.nodes.items())
+        if not wanted or entry.resource_type in wanted
     }
     if out.json_mode:
         out.emit_json({**_run_json(ref.uri, index), "nodes": [_node_json(n, e) for n, e in nodes.items()]})
@@ -138,13 +140,13 @@ def run_ls(args: argparse.Namespace, out: Output) -> int:
     )
     rows = [
         [
-            node_id,
+            unique_id,
             entry.resource_type,
             entry.materialization or "-",
             str(entry.files[PRIMARY_FILE].bytes) if PRIMARY_FILE in entry.files else "-",
             entry.files[PRIMARY_FILE].path if PRIMARY_FILE in entry.files else "-",
         ]
-        for node_id, entry in nodes.items()
+        for unique_id, entry in nodes.items()
     ]
     scope = index.scope
     title = (
@@ -163,17 +165,17 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
     """``cosmos-remote show RUN_URI NODE [--compiled | --file NAME]``."""
     store, ref = open_run(args.run, args)
     index = store.read_index(ref=ref)
-    node_id = resolve_node(index.nodes, args.node, uri=ref.uri)
+    unique_id = resolve_node(index.nodes, args.node, uri=ref.uri)
     name = "compiled" if args.compiled else (args.file or PRIMARY_FILE)
-    entry = index.nodes[node_id]
+    entry = index.nodes[unique_id]
     if name not in entry.files:
         raise CliError(
             ExitCode.NOT_FOUND,
-            f"node {node_id} has no {name!r} file in {ref.uri} (it has: {', '.join(sorted(entry.files))}); pass "
+            f"node {unique_id} has no {name!r} file in {ref.uri} (it has: {', '.join(sorted(entry.files))}); pass "
             f"--file with one of these",
         )
     try:
-        data = store.fetch(ref=ref, node_id=node_id, name=name)
+        data = store.fetch(ref=ref, unique_id=unique_id, name=name)
     except NodeNotFoundError as exc:  # the index changed between the two reads: cannot happen for a committed run
         raise CliError(ExitCode.NOT_FOUND, str(exc)) from exc
     stored = entry.files[name]
@@ -182,7 +184,7 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
         out.emit_json(
             {
                 "uri": ref.uri,
-                "node_id": node_id,
+                "unique_id": unique_id,
                 "file": name,
                 "path": stored.path,
                 "sha256": stored.sha256,
@@ -192,6 +194,6 @@ def run_show(args: argparse.Namespace, out: Output) -> int:
         )
         return ExitCode.OK
     if out.rich:
-        out.note(f"-- {node_id} ({name}): {ref.uri}/{stored.path}", style="dim")
+        out.note(f"-- {unique_id} ({name}): {ref.uri}/{stored.path}", style="dim")
     out.highlighted(text, lexer=_LEXERS.get(name, "sql"))
     return ExitCode.OK

@@ -61,7 +61,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _problem_json(problem: VerifyProblem) -> dict[str, Any]:
-    return {"kind": problem.kind, "path": problem.path, "node_id": problem.node_id, "detail": problem.detail}
+    return {"kind": problem.kind, "path": problem.path, "unique_id": problem.unique_id, "detail": problem.detail}
 
 
 def run_verify(args: argparse.Namespace, out: Output) -> int:
@@ -91,7 +91,7 @@ def run_verify(args: argparse.Namespace, out: Output) -> int:
     elif problems:
         out.table(
             (Column("PROBLEM"), Column("NODE"), Column("PATH", fold=True), Column("DETAIL", fold=True)),
-            [[p.kind, p.node_id or "-", p.path, p.detail] for p in problems],
+            [[p.kind, p.unique_id or "-", p.path, p.detail] for p in problems],
             title=f"{ref.uri}: {len(problems)} problem(s)",
             styles={"missing": "red", "checksum": "red", "unexpected": "yellow"},
         )
@@ -112,12 +112,12 @@ class NodeChange:
     """One node that differs between two runs.
 
     Attributes:
-        node_id: The dbt unique id.
+        unique_id: The dbt unique id.
         status: ``added`` (only in B), ``removed`` (only in A) or ``changed``.
         reasons: What changed: the file name, ``materialization``, ``relation``.
     """
 
-    node_id: str
+    unique_id: str
     status: str
     reasons: tuple[str, ...]
 
@@ -131,8 +131,8 @@ def compare_nodes(a: Mapping[str, NodeEntry], b: Mapping[str, NodeEntry], *, nam
     """
     changes = [NodeChange(n, "removed", ()) for n in sorted(set(a) - set(b))]
     changes += [NodeChange(n, "added", ()) for n in sorted(set(b) - set(a))]
-    for node_id in sorted(set(a) & set(b)):
-        old, new = a[node_id], b[node_id]
+    for unique_id in sorted(set(a) & set(b)):
+        old, new = a[unique_id], b[unique_id]
         reasons = []
         old_file, new_file = old.files.get(name), new.files.get(name)
         if (old_file.sha256 if old_file else None) != (new_file.sha256 if new_file else None):
@@ -142,17 +142,17 @@ def compare_nodes(a: Mapping[str, NodeEntry], b: Mapping[str, NodeEntry], *, nam
         if old.relation != new.relation:
             reasons.append("relation")
         if reasons:
-            changes.append(NodeChange(node_id, "changed", tuple(reasons)))
-    return sorted(changes, key=lambda c: c.node_id)
+            changes.append(NodeChange(unique_id, "changed", tuple(reasons)))
+    return sorted(changes, key=lambda c: c.unique_id)
 
 
 def _fetcher(
     store: FsspecArtifactStore, ref: ArtifactRef, nodes: Mapping[str, NodeEntry], name: str
 ) -> Callable[[str], str]:
-    def fetch(node_id: str) -> str:
-        if node_id not in nodes or name not in nodes[node_id].files:
+    def fetch(unique_id: str) -> str:
+        if unique_id not in nodes or name not in nodes[unique_id].files:
             return ""
-        return store.fetch(ref=ref, node_id=node_id, name=name).decode("utf-8", errors="replace")
+        return store.fetch(ref=ref, unique_id=unique_id, name=name).decode("utf-8", errors="replace")
 
     return fetch
 
@@ -177,7 +177,12 @@ def run_diff(args: argparse.Namespace, out: Output) -> int:
                 "identical": not changes,
                 "unchanged": unchanged,
                 "changes": [
-                    {"node_id": c.node_id, "status": c.status, "reasons": list(c.reasons), "diff": diffs.get(c.node_id)}
+                    {
+                        "unique_id": c.unique_id,
+                        "status": c.status,
+                        "reasons": list(c.reasons),
+                        "diff": diffs.get(c.unique_id),
+                    }
                     for c in changes
                 ],
             }
@@ -200,7 +205,7 @@ def _diffs(out: Output, changes: list[NodeChange], side_a: Side, side_b: Side, *
     with out.progress("fetching changed files", total=len(wanted)) as advance:
 
         def both(change: NodeChange) -> tuple[NodeChange, str, str]:
-            result = change, fetch_a(change.node_id), fetch_b(change.node_id)
+            result = change, fetch_a(change.unique_id), fetch_b(change.unique_id)
             advance(1)
             return result
 
@@ -211,20 +216,20 @@ def _diffs(out: Output, changes: list[NodeChange], side_a: Side, side_b: Side, *
             raise CliError(ExitCode.MISMATCH, f"{exc} (`cosmos-remote verify` lists every damaged file)") from exc
     nodes_a, nodes_b = side_a[2], side_b[2]
     for change, old, new in fetched:
-        old_path = _path(nodes_a, change.node_id, name)
-        new_path = _path(nodes_b, change.node_id, name)
+        old_path = _path(nodes_a, change.unique_id, name)
+        new_path = _path(nodes_b, change.unique_id, name)
         lines = difflib.unified_diff(
             old.splitlines(keepends=True),
             new.splitlines(keepends=True),
             fromfile=f"a/{old_path}" if old_path else "/dev/null",
             tofile=f"b/{new_path}" if new_path else "/dev/null",
         )
-        texts[change.node_id] = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+        texts[change.unique_id] = "".join(line if line.endswith("\n") else line + "\n" for line in lines)
     return texts
 
 
-def _path(nodes: Mapping[str, NodeEntry], node_id: str, name: str) -> str | None:
-    entry = nodes.get(node_id)
+def _path(nodes: Mapping[str, NodeEntry], unique_id: str, name: str) -> str | None:
+    entry = nodes.get(unique_id)
     stored = entry.files.get(name) if entry else None
     return stored.path if stored else None
 
@@ -233,11 +238,11 @@ def _print_diff(out: Output, changes: list[NodeChange], diffs: Mapping[str, str]
     if changes:
         out.table(
             (Column("STATUS"), Column("NODE"), Column("WHAT")),
-            [[c.status, c.node_id, ", ".join(c.reasons) or "-"] for c in changes],
+            [[c.status, c.unique_id, ", ".join(c.reasons) or "-"] for c in changes],
             styles={"added": "green", "removed": "red", "changed": "yellow"},
         )
     for change in changes:
-        text = diffs.get(change.node_id)
+        text = diffs.get(change.unique_id)
         if text:
             out.write("")
             out.highlighted(text.rstrip("\n"), lexer="diff")

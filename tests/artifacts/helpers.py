@@ -126,7 +126,7 @@ def jaffle_nodes(*, variant: str = "") -> list[NodeArtifact]:
     """A small jaffle_shop-like run: a view, a table, a seed with CSV, a generic test; ``variant`` changes the SQL."""
     return [
         NodeArtifact(
-            node_id="model.jaffle_shop.stg_orders",
+            unique_id="model.jaffle_shop.stg_orders",
             files={
                 "script": f"create or replace view `p`.`d`.`stg_orders` as (select * from raw_orders{variant})",
                 "compiled": f"select * from raw_orders{variant}",
@@ -136,20 +136,20 @@ def jaffle_nodes(*, variant: str = "") -> list[NodeArtifact]:
             relation=Relation(database="p", schema="d", identifier="stg_orders"),
         ),
         NodeArtifact(
-            node_id="model.jaffle_shop.customers",
+            unique_id="model.jaffle_shop.customers",
             files={"script": f"-- café ☕ unicode\ncreate or replace table customers as select 1 as id{variant}"},
             resource_path="models/marts/customers.sql",
             materialization="table",
             relation=Relation(database="p", schema="d", identifier="customers"),
         ),
         NodeArtifact(
-            node_id="seed.jaffle_shop.raw_orders",
+            unique_id="seed.jaffle_shop.raw_orders",
             files={"script": "insert into raw_orders values (1)", "csv": f"id,status\n1,placed{variant}\r\n".encode()},
             resource_path="seeds/raw_orders.csv",
             materialization="seed",
         ),
         NodeArtifact(
-            node_id="test.jaffle_shop.not_null_stg_orders_order_id.abc123",
+            unique_id="test.jaffle_shop.not_null_stg_orders_order_id.abc123",
             files={"script": f"select * from stg_orders where order_id is null{variant}"},
             resource_path="models/staging/_staging.yml/not_null_stg_orders_order_id.sql",
             materialization="test",

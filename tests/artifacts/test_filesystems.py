@@ -27,7 +27,7 @@ def test_importing_the_package_imports_neither_gcsfs_nor_airflow() -> None:
 def test_construction_never_resolves_the_connection() -> None:
     store = FsspecArtifactStore(root="gs://bucket/cosmos", conn_id="no_such_connection")
     with pytest.raises(Exception, match="no_such_connection"):
-        store.fetch(ref=store.open_run(uri="gs://bucket/cosmos/d/r"), node_id="model.p.a")
+        store.fetch(ref=store.open_run(uri="gs://bucket/cosmos/d/r"), unique_id="model.p.a")
 
 
 def test_unknown_protocol_is_refused_at_construction() -> None:
@@ -49,7 +49,7 @@ def test_an_airflow_connection_supplies_the_gcs_credentials_and_endpoint(gcs_emu
     store = FsspecArtifactStore(root=root, conn_id=gcs_emulator.conn_id)
     ref = store.publish(scope=RunScope(dag_id="d", run_id="r"), nodes=jaffle_nodes(), project_name="p", dbt_version="1")
     reader = FsspecArtifactStore(root=root, conn_id=gcs_emulator.conn_id)
-    assert reader.fetch(ref=ref, node_id="model.jaffle_shop.customers").startswith(b"-- caf")
+    assert reader.fetch(ref=ref, unique_id="model.jaffle_shop.customers").startswith(b"-- caf")
     assert reader.fs is not store.fs  # each store owns its filesystem: no credentials shared through a cache
 
 

@@ -76,12 +76,12 @@ def test_failure_before_the_index_leaves_an_incomplete_run_that_readers_refuse(b
     with pytest.raises(IncompleteRunError, match="incomplete run"):
         store.open_run(uri=uri)
     with pytest.raises(FileNotFoundError, match="incomplete run"):
-        store.fetch(ref=ArtifactRef(uri=uri, index_sha256="0" * 64), node_id="model.jaffle_shop.stg_orders")
+        store.fetch(ref=ArtifactRef(uri=uri, index_sha256="0" * 64), unique_id="model.jaffle_shop.stg_orders")
     [summary] = store.list_runs()
     assert (summary.complete, summary.run_id, summary.node_count) == (False, SCOPE.run_id, 4)
     # a retry of the setup task may publish into the incomplete prefix
     ref = _publish(store)
-    assert store.fetch(ref=ref, node_id="model.jaffle_shop.customers").startswith(b"-- caf")
+    assert store.fetch(ref=ref, unique_id="model.jaffle_shop.customers").startswith(b"-- caf")
 
 
 def test_transient_errors_are_retried_per_file(backend: Backend) -> None:
@@ -94,7 +94,7 @@ def test_transient_errors_are_retried_per_file(backend: Backend) -> None:
     fresh = backend.store()
     for node in jaffle_nodes():
         for name, content in node.encoded().items():
-            assert fresh.fetch(ref=ref, node_id=node.node_id, name=name) == content
+            assert fresh.fetch(ref=ref, unique_id=node.unique_id, name=name) == content
 
 
 def test_permanent_errors_are_not_retried(backend: Backend) -> None:
@@ -126,7 +126,7 @@ def test_two_concurrent_publishes_of_two_runs_do_not_touch_each_other(backend: B
     for name, ref in refs.items():
         for node in jaffle_nodes(variant=f" -- {name}"):
             for file_name, content in node.encoded().items():
-                assert backend.store().fetch(ref=ref, node_id=node.node_id, name=file_name) == content
+                assert backend.store().fetch(ref=ref, unique_id=node.unique_id, name=file_name) == content
         assert backend.store().verify(ref=ref).ok
 
 
@@ -148,7 +148,7 @@ def test_list_runs_shows_complete_and_incomplete_runs_with_counts_and_bytes(back
     assert runs[0].total_bytes > stored_bytes  # the files plus index.json and _run.json
     assert runs[0].created_at is not None
     assert [r.run_id for r in store.list_runs(dag_id="other_dag")] == ["r1"]
-    assert set(store.list_nodes(ref=first)) == {n.node_id for n in jaffle_nodes()}
+    assert set(store.list_nodes(ref=first)) == {n.unique_id for n in jaffle_nodes()}
 
 
 def test_verify_reports_missing_changed_and_unexpected_files(backend: Backend) -> None:
@@ -172,7 +172,9 @@ def test_references_outside_the_root_are_refused(backend: Backend) -> None:
     ref = _publish(store)
     for uri in (f"{ref.uri}/../../../elsewhere", "memory://somewhere/else", f"{backend.root}-sibling/run"):
         with pytest.raises(ValueError, match=r"not under this store's root|relative path"):
-            store.fetch(ref=ArtifactRef(uri=uri, index_sha256=ref.index_sha256), node_id="model.jaffle_shop.customers")
+            store.fetch(
+                ref=ArtifactRef(uri=uri, index_sha256=ref.index_sha256), unique_id="model.jaffle_shop.customers"
+            )
 
 
 def test_a_forged_index_cannot_point_outside_the_run(backend: Backend) -> None:
@@ -184,7 +186,7 @@ def test_a_forged_index_cannot_point_outside_the_run(backend: Backend) -> None:
     raw.pipe_file(f"{prefix}/index.json", json.dumps(index).encode())
     forged = backend.store().open_run(uri=ref.uri)
     with pytest.raises(ValueError, match="refusing to leave the run prefix"):
-        backend.store().fetch(ref=forged, node_id="model.jaffle_shop.customers")
+        backend.store().fetch(ref=forged, unique_id="model.jaffle_shop.customers")
 
 
 def test_delete_run_removes_that_run_and_nothing_else(backend: Backend) -> None:

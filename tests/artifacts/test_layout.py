@@ -87,10 +87,10 @@ def test_scope_rejects_empty_ids() -> None:
 def test_hostile_names_round_trip_without_escaping_the_prefix(backend: Backend) -> None:
     store = backend.store()
     nodes = [
-        NodeArtifact(node_id=node_id, files={"script": f"select '{node_id}'"}, resource_path=path)
-        for node_id, path in HOSTILE
+        NodeArtifact(unique_id=unique_id, files={"script": f"select '{unique_id}'"}, resource_path=path)
+        for unique_id, path in HOSTILE
     ]
-    nodes.append(NodeArtifact(node_id="model.../../pkg.x", files={"script": "select 1"}, package_name="../../pkg"))
+    nodes.append(NodeArtifact(unique_id="model.../../pkg.x", files={"script": "select 1"}, package_name="../../pkg"))
     ref = store.publish(scope=HOSTILE_SCOPE, nodes=nodes, project_name="pkg", dbt_version="1.11.2")
     run_relative = ref.uri[len(backend.root) + 1 :]
     assert all(SAFE_SEGMENT.fullmatch(s) for s in run_relative.split("/")), run_relative
@@ -103,7 +103,7 @@ def test_hostile_names_round_trip_without_escaping_the_prefix(backend: Backend) 
         assert all(SAFE_SEGMENT.fullmatch(s) for s in path.split("/")), path
     fresh = backend.store()
     for node in nodes:
-        assert fresh.fetch(ref=ref, node_id=node.node_id) == node.encoded()["script"]
+        assert fresh.fetch(ref=ref, unique_id=node.unique_id) == node.encoded()["script"]
     assert fresh.verify(ref=ref).ok
     if backend.protocol == "file":
         assert not os.path.exists("/tmp/absolute_escape.sql")

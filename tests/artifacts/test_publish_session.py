@@ -46,7 +46,7 @@ def test_every_store_publishes_through_a_session(harness: Harness) -> None:
     consumer: ArtifactStore = harness.fresh()
     for node in nodes:
         for name, content in node.encoded().items():
-            assert consumer.fetch(ref=ref, node_id=node.node_id, name=name) == content
+            assert consumer.fetch(ref=ref, unique_id=node.unique_id, name=name) == content
     assert consumer.verify(ref=ref).ok
 
 
@@ -75,7 +75,7 @@ def test_the_commit_decides_changed_and_dropped_nodes(backend: Backend) -> None:
     follow the commit, and nothing extra stays under the run prefix."""
     early, final = jaffle_nodes(variant=" -- first"), jaffle_nodes()
     dropped = NodeArtifact(
-        node_id="model.jaffle_shop.scratch", files={"script": "select 2"}, resource_path="models/scratch.sql"
+        unique_id="model.jaffle_shop.scratch", files={"script": "select 2"}, resource_path="models/scratch.sql"
     )
     store = backend.store()
     with store.begin_publish(scope=SCOPE) as session:
@@ -85,7 +85,7 @@ def test_the_commit_decides_changed_and_dropped_nodes(backend: Backend) -> None:
     fetched = backend.store()
     for node in final:
         for name, content in node.encoded().items():
-            assert fetched.fetch(ref=ref, node_id=node.node_id, name=name) == content
+            assert fetched.fetch(ref=ref, unique_id=node.unique_id, name=name) == content
     report = fetched.verify(ref=ref)
     assert report.ok, report.problems
     assert not any(path.startswith("jaffle_shop/models/scratch") for path in backend.stored_files(ref.uri))
@@ -94,8 +94,8 @@ def test_the_commit_decides_changed_and_dropped_nodes(backend: Backend) -> None:
 def test_a_path_that_clashes_only_in_the_final_run_moves_and_leaves_no_orphan(backend: Backend) -> None:
     """Added alone, a node gets its plain path; the final run has a second node on the same path (case aside), so
     both get tagged paths. The plain-path upload is removed before the index is written."""
-    first = NodeArtifact(node_id="model.pkg.Orders", files={"script": "select 1"}, resource_path="models/Orders.sql")
-    second = NodeArtifact(node_id="model.pkg.orders", files={"script": "select 2"}, resource_path="models/orders.sql")
+    first = NodeArtifact(unique_id="model.pkg.Orders", files={"script": "select 1"}, resource_path="models/Orders.sql")
+    second = NodeArtifact(unique_id="model.pkg.orders", files={"script": "select 2"}, resource_path="models/orders.sql")
     store = backend.store()
     with store.begin_publish(scope=SCOPE) as session:
         session.add(first)
@@ -104,7 +104,7 @@ def test_a_path_that_clashes_only_in_the_final_run_moves_and_leaves_no_orphan(ba
     paths = {entry.files["script"].path for entry in index.nodes.values()}
     assert all("~" in path for path in paths)  # both tagged
     assert backend.stored_files(ref.uri) == paths | {"index.json", "_run.json"}
-    assert store.fetch(ref=ref, node_id="model.pkg.Orders") == b"select 1"
+    assert store.fetch(ref=ref, unique_id="model.pkg.Orders") == b"select 1"
 
 
 def test_an_exception_before_the_commit_removes_what_was_uploaded(backend: Backend) -> None:
@@ -130,7 +130,7 @@ def test_a_session_on_a_committed_run_is_refused_and_removes_only_its_own_files(
     store = backend.store()
     committed = store.publish(scope=SCOPE, nodes=jaffle_nodes(), project_name="jaffle_shop", dbt_version="1.11.2")
     before = backend.stored_files(committed.uri)
-    extra = NodeArtifact(node_id="model.jaffle_shop.new", files={"script": "select 3"}, resource_path="models/n.sql")
+    extra = NodeArtifact(unique_id="model.jaffle_shop.new", files={"script": "select 3"}, resource_path="models/n.sql")
     nodes = [*jaffle_nodes(variant=" -- again"), extra]
 
     def publish_again() -> None:
@@ -151,5 +151,5 @@ def test_add_after_commit_is_a_programming_error(backend: Backend) -> None:
     with store.begin_publish(scope=SCOPE) as session:
         _commit(session, [node])
         with pytest.raises(RuntimeError, match="already committed"):
-            session.add(dataclasses.replace(node, node_id="model.jaffle_shop.late"))
+            session.add(dataclasses.replace(node, unique_id="model.jaffle_shop.late"))
     assert isinstance(store, FsspecArtifactStore)

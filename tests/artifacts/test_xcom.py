@@ -34,7 +34,7 @@ def _sql(size: int, *, seed: int = 0) -> str:
 def test_values_are_compressed_base64_and_the_index_is_pushed_last() -> None:
     channel = InMemoryXCom()
     XComArtifactStore(channel=channel).publish(
-        scope=SCOPE, nodes=[NodeArtifact(node_id="model.p.big", files={"script": _sql(40_000)})], project_name="p",
+        scope=SCOPE, nodes=[NodeArtifact(unique_id="model.p.big", files={"script": _sql(40_000)})], project_name="p",
         dbt_version="1.11.2",
     )  # fmt: skip
     keys = list(channel.values)
@@ -49,7 +49,7 @@ def test_values_are_compressed_base64_and_the_index_is_pushed_last() -> None:
 def test_too_large_sql_fails_before_pushing_anything_and_points_to_remote_target_path() -> None:
     channel = InMemoryXCom()
     incompressible = random.Random(1).randbytes(XCOM_VALUE_LIMIT)
-    nodes = [*jaffle_nodes(), NodeArtifact(node_id="model.jaffle_shop.huge", files={"script": incompressible})]
+    nodes = [*jaffle_nodes(), NodeArtifact(unique_id="model.jaffle_shop.huge", files={"script": incompressible})]
     with pytest.raises(ValueError, match="remote_target_path") as caught:
         XComArtifactStore(channel=channel).publish(scope=SCOPE, nodes=nodes, project_name="p", dbt_version="1")
     assert isinstance(caught.value, ArtifactTooLargeError)
@@ -58,7 +58,7 @@ def test_too_large_sql_fails_before_pushing_anything_and_points_to_remote_target
 
 
 def test_an_index_over_the_limit_is_refused_too() -> None:
-    nodes = [NodeArtifact(node_id=f"model.p.m{i}", files={"script": f"select {i}"}) for i in range(2_000)]
+    nodes = [NodeArtifact(unique_id=f"model.p.m{i}", files={"script": f"select {i}"}) for i in range(2_000)]
     with pytest.raises(ArtifactTooLargeError, match="index of 2000 nodes"):
         XComArtifactStore(channel=InMemoryXCom()).publish(scope=SCOPE, nodes=nodes, project_name="p", dbt_version="1")
 
@@ -70,7 +70,7 @@ def test_marker_without_index_is_an_incomplete_run() -> None:
     )
     del channel.values["cosmos_remote/index.json"]
     with pytest.raises(IncompleteRunError, match="incomplete run"):
-        XComArtifactStore(channel=channel).fetch(ref=ref, node_id="model.jaffle_shop.customers")
+        XComArtifactStore(channel=channel).fetch(ref=ref, unique_id="model.jaffle_shop.customers")
 
 
 def test_garbage_in_a_value_is_a_checksum_error() -> None:
@@ -80,7 +80,7 @@ def test_garbage_in_a_value_is_a_checksum_error() -> None:
     )
     channel.values["cosmos_remote/jaffle_shop/models/marts/customers.sql"] = "not base64 at all!"
     with pytest.raises(ValueError, match="checksum mismatch"):
-        XComArtifactStore(channel=channel).fetch(ref=ref, node_id="model.jaffle_shop.customers")
+        XComArtifactStore(channel=channel).fetch(ref=ref, unique_id="model.jaffle_shop.customers")
 
 
 def test_factory_picks_object_storage_or_xcom() -> None:

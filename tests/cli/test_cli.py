@@ -199,7 +199,7 @@ def test_ls_lists_nodes(published: Published) -> None:
     listing = result.json()
     assert listing["uri"] == published.run_a["uri"]
     assert listing["run_id"] == RUN_ID_A
-    nodes = {n["node_id"]: n for n in listing["nodes"]}
+    nodes = {n["unique_id"]: n for n in listing["nodes"]}
     assert len(nodes) == published.run_a["nodes"]
     orders = nodes["model.jaffle_shop.orders"]
     assert (orders["resource_type"], orders["materialization"]) == ("model", "table")
@@ -209,7 +209,7 @@ def test_ls_lists_nodes(published: Published) -> None:
     assert {n["resource_type"] for n in nodes.values()} >= {"model", "seed", "snapshot", "test"}
 
     seeds = cli("ls", published.run_a["uri"] + "/", *published.conn, "--type", "seed", "--json").json()["nodes"]
-    assert sorted(n["node_id"] for n in seeds) == [
+    assert sorted(n["unique_id"] for n in seeds) == [
         f"seed.jaffle_shop.raw_{t}" for t in ("customers", "orders", "payments")
     ]
     plain = cli("ls", published.run_a["uri"] + "/index.json", *published.conn, "--type", "model")
@@ -221,8 +221,8 @@ def test_show_prints_a_nodes_sql(published: Published) -> None:
     uri = published.run_a["uri"]
     store = FsspecArtifactStore(root=uri, conn_id=published.gcp.conn_id)
     ref = store.open_run(uri=uri)
-    script = store.fetch(ref=ref, node_id="model.jaffle_shop.orders").decode()
-    compiled = store.fetch(ref=ref, node_id="model.jaffle_shop.orders", name="compiled").decode()
+    script = store.fetch(ref=ref, unique_id="model.jaffle_shop.orders").decode()
+    compiled = store.fetch(ref=ref, unique_id="model.jaffle_shop.orders", name="compiled").decode()
     for name in ("orders", "jaffle_shop.orders", "model.jaffle_shop.orders", "jaffle_shop/models/marts/orders.sql"):
         result = cli("show", uri, name, *published.conn)
         assert result.code == 0, result.err
@@ -232,7 +232,7 @@ def test_show_prints_a_nodes_sql(published: Published) -> None:
     assert shown.out.rstrip("\n") == compiled.rstrip("\n")
     assert "create or replace" not in compiled.lower()
     document = cli("show", uri, "raw_orders", "--file", "csv", "--json", *published.conn).json()
-    assert document["node_id"] == "seed.jaffle_shop.raw_orders"
+    assert document["unique_id"] == "seed.jaffle_shop.raw_orders"
     assert document["content"].startswith("id,user_id,order_date,status")
 
     missing = cli("show", uri, "raw_orders", "--compiled", *published.conn)
@@ -248,8 +248,8 @@ def test_show_refuses_ambiguous_names() -> None:
     root = f"memory://cli-tests/{uuid.uuid4().hex[:8]}"
     store = FsspecArtifactStore(root=root)
     nodes = [
-        NodeArtifact(node_id="model.shop.orders", files={"script": "select 1"}),
-        NodeArtifact(node_id="model.finance.orders", files={"script": "select 2"}),
+        NodeArtifact(unique_id="model.shop.orders", files={"script": "select 1"}),
+        NodeArtifact(unique_id="model.finance.orders", files={"script": "select 2"}),
     ]
     ref = store.publish(scope=RunScope(dag_id="d", run_id="r"), nodes=nodes, project_name="shop", dbt_version="1")
     result = cli("show", ref.uri, "orders")
@@ -278,7 +278,7 @@ def test_verify_passes_then_catches_tampering(published: Published) -> None:
     fs.rm_file(f"{copy.removeprefix('gs://')}/jaffle_shop/seeds/raw_orders.csv")
     report = cli("verify", copy, *published.conn, "--json")
     assert report.code == ExitCode.MISMATCH
-    problems = {(p["kind"], p["path"], p["node_id"]) for p in report.json()["problems"]}
+    problems = {(p["kind"], p["path"], p["unique_id"]) for p in report.json()["problems"]}
     assert problems == {
         ("checksum", "jaffle_shop/models/marts/orders.sql", "model.jaffle_shop.orders"),
         ("missing", "jaffle_shop/seeds/raw_orders.csv", "seed.jaffle_shop.raw_orders"),
@@ -302,7 +302,7 @@ def test_diff_shows_the_changed_model(published: Published) -> None:
     result = cli("diff", a, b, *published.conn, "--json")
     assert result.code == ExitCode.MISMATCH, result.err
     report = result.json()
-    changes = {c["node_id"]: c for c in report["changes"]}
+    changes = {c["unique_id"]: c for c in report["changes"]}
     assert changes[CHANGED]["status"] == "changed"
     assert changes[CHANGED]["reasons"] == ["script"]
     assert "+    lower(status) as status," in changes[CHANGED]["diff"]
@@ -312,7 +312,7 @@ def test_diff_shows_the_changed_model(published: Published) -> None:
     # The scripts of models with hooks that log dbt's invocation_id differ in every run; of the compiled SELECTs,
     # only the edited model and order_status_log (which selects '{{ invocation_id }}') do.
     compiled = cli("diff", a, b, *published.conn, "--compiled", "--json").json()
-    assert [c["node_id"] for c in compiled["changes"]] == ["model.jaffle_shop.order_status_log", CHANGED]
+    assert [c["unique_id"] for c in compiled["changes"]] == ["model.jaffle_shop.order_status_log", CHANGED]
     names = cli("diff", a, b, *published.conn, "--compiled", "--name-only")
     assert names.code == ExitCode.MISMATCH
     assert ["changed", CHANGED, "compiled"] in [line.split() for line in names.out.splitlines()]

@@ -49,9 +49,9 @@ PUBLISH = textwrap.dedent(
         store = artifact_store(remote_target_path=ROOT, conn_id="google_cloud_default", xcom=xcom)
         # a test's failure-count query is published as its "query" file, as the setup task does
         nodes = []
-        for node_id, sql in SCRIPTS.items():
-            files = {{"script": sql, "query": sql}} if node_id.startswith("test.") else {{"script": sql}}
-            nodes.append(NodeArtifact(node_id=node_id, files=files))
+        for unique_id, sql in SCRIPTS.items():
+            files = {{"script": sql, "query": sql}} if unique_id.startswith("test.") else {{"script": sql}}
+            nodes.append(NodeArtifact(unique_id=unique_id, files=files))
         scope = RunScope(dag_id=context["dag"].dag_id, run_id=context["run_id"])
         ref = store.publish(scope=scope, nodes=nodes, project_name="proj", dbt_version="1.11")
         return store_reference(ref, StoreChoice(ROOT, "google_cloud_default" if ROOT else None, "test DAG"))

@@ -63,7 +63,7 @@ def test_model_task_defers_then_records_the_job_and_emits_the_real_relation(
     assert states(dag_run) == {"publish": "success", "customers.run": "success"}
     ti = next(t for t in dag_run.get_task_instances() if t.task_id == "customers.run")
     summary = ti.xcom_pull(task_ids="customers.run")
-    assert summary["node_id"] == "model.proj.customers"
+    assert summary["unique_id"] == "model.proj.customers"
     assert summary["state"] == "DONE"
     assert summary["deferred"] is True, "the task resumed from its trigger"
     assert summary["job_link"].endswith(f"{summary['job_id']}!3sUS")

@@ -57,7 +57,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
     """Shared job handling on the provider's extension points: the SQL is fetched once per try, ``submit_job``
     reattaches or inserts under a deterministic id (``generate_job_id``), ``execute_complete`` records the job."""
 
-    template_fields: Sequence[str] = ("sql", "dbt_node_id", "project_id", "dataset", "location", "configuration")
+    template_fields: Sequence[str] = ("sql", "unique_id", "project_id", "dataset", "location", "configuration")
     template_fields_renderers = {"sql": "sql", "configuration": "json"}
     ui_color = "#e8f0fe"
 
@@ -86,7 +86,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
             **kwargs,
         )
         self.node = node
-        self.dbt_node_id = node.unique_id
+        self.unique_id = node.unique_id
         self.dataset = node.relation.schema if node.relation else None
         self.artifacts = artifacts
         self.extra_labels = dict(labels or {})
@@ -116,8 +116,8 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
 
     def _load_sql(self, context: Context) -> str:
         store, ref = self.artifacts.open(context["ti"])
-        sql = store.fetch(ref=ref, node_id=self.dbt_node_id).decode("utf-8")
-        self.published_relation = store.read_index(ref=ref).nodes[self.dbt_node_id].relation
+        sql = store.fetch(ref=ref, unique_id=self.unique_id).decode("utf-8")
+        self.published_relation = store.read_index(ref=ref).nodes[self.unique_id].relation
         return sql
 
     def _sql_of_job(self, job: Any) -> str:
@@ -154,7 +154,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         """``submit_job``, then defer to the endpoint-aware trigger while the job runs (the worker slot is free)."""
         job_id = self.submit_job(context)
         job = self.bigquery_job
-        self.log.info("dbt %s runs as BigQuery job %s: %s", self.dbt_node_id, job_id, self._link(job_id))
+        self.log.info("dbt %s runs as BigQuery job %s: %s", self.unique_id, job_id, self._link(job_id))
         if job.running():
             self.defer(
                 trigger=BigQueryInsertJobTrigger(
@@ -200,7 +200,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
             return job
         if not job.error_result:
             self.log.info(
-                "Job %s of a previous try already succeeded; not running %s again", job.job_id, self.dbt_node_id
+                "Job %s of a previous try already succeeded; not running %s again", job.job_id, self.unique_id
             )
             return job
         self.log.info("Job %s of a previous try failed (%s); submitting a new job", job.job_id, job.error_result)
@@ -269,7 +269,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         job_id = job_id or event.get("job_id")
         if event.get("status") == "error":
             raise AirflowException(
-                f"dbt {self.dbt_node_id}: BigQuery job {job_id} failed: {event.get('message')}\n{self._link(job_id)}"
+                f"dbt {self.unique_id}: BigQuery job {job_id} failed: {event.get('message')}\n{self._link(job_id)}"
             )
         job = self.bigquery_job
         if job is None or job.job_id != job_id or job.state != "DONE":
@@ -283,19 +283,19 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
     def _finish(self, context: Context, job: Any, *, deferred: bool = False) -> Any:
         if job.error_result:
             raise AirflowException(
-                f"dbt {self.dbt_node_id}: BigQuery job {job.job_id} failed: {job.error_result.get('message')}\n"
+                f"dbt {self.unique_id}: BigQuery job {job.job_id} failed: {job.error_result.get('message')}\n"
                 f"{self._link(job.job_id)}"
             )
         summary = job_summary(job, project_id=self.project_id, location=self.location)
         relation = self.published_relation or self.node.relation
         summary.update(
-            node_id=self.dbt_node_id,
+            unique_id=self.unique_id,
             relation=relation_name(relation),
             deferred=deferred,
         )
         self.log.info(
             "dbt %s done: job %s, %s bytes processed, %s bytes billed, %s slot ms, cache hit %s, statement %s",
-            self.dbt_node_id,
+            self.unique_id,
             job.job_id,
             summary["total_bytes_processed"],
             summary["total_bytes_billed"],
@@ -333,7 +333,7 @@ class DbtRunBigQueryOperator(DbtRunAirflowAsyncFactoryOperator, _DbtBigQueryJobO
                 self.log.warning(
                     "dbt %s built %s, but the DAG was parsed with %s: the Asset %s names the parse-time relation; "
                     "re-parse the DAG (or pin the schema) so downstream schedules follow the new one",
-                    self.dbt_node_id,
+                    self.unique_id,
                     published,
                     parsed,
                     self.asset.uri,
@@ -361,7 +361,7 @@ class DbtTestBigQueryOperator(DbtTestAirflowAsyncFactoryOperator, _DbtBigQueryJo
     def _load_sql(self, context: Context) -> str:
         store, ref = self.artifacts.open(context["ti"])
         self._test_sql = {
-            t.unique_id: store.fetch(ref=ref, node_id=t.unique_id, name=TEST_QUERY_FILE).decode("utf-8")
+            t.unique_id: store.fetch(ref=ref, unique_id=t.unique_id, name=TEST_QUERY_FILE).decode("utf-8")
             for t in self.tests
         }
         return failure_count_query(self._test_sql)
