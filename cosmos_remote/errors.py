@@ -40,6 +40,7 @@ __all__ = [
     "PublishError",
     "RenderError",
     "RenderInputError",
+    "RunClaimedError",
     "RunExistsError",
     "RunNotFoundError",
     "SelectionError",
@@ -173,6 +174,21 @@ class RunExistsError(ArtifactError, FileExistsError):
         super().__init__(
             f"a run was already published at {uri!r} (its index.json exists) and published runs are immutable. "
             f"Use a new run_id, or delete the run first (`cosmos-remote gc`) if you really mean to replace it."
+        )
+
+
+class RunClaimedError(ArtifactError, FileExistsError):
+    """Another publish session owns the run prefix (its ``_run.json`` names it) and has not committed; a prefix
+    has exactly one publisher, so this one writes nothing."""
+
+    def __init__(self, *, uri: str, publisher: str) -> None:
+        self.uri = uri
+        self.publisher = publisher
+        super().__init__(
+            f"the run prefix {uri!r} is being published by another session ({publisher}); a run prefix has one "
+            f"publisher, so nothing was written. Two deployments share this bucket, DAG id and run id, or a "
+            f"publisher died before its commit: use another run_id (or remote_target_path per deployment), or, "
+            f"when no publisher is running, remove the incomplete run with `cosmos-remote gc`."
         )
 
 

@@ -42,6 +42,7 @@ from cosmos_remote.errors import (
     IndexFormatError,
     NodeNotFoundError,
     PublishError,
+    RunClaimedError,
     RunExistsError,
     RunNotFoundError,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "PublishSession",
     "Relation",
     "RetryPolicy",
+    "RunClaimedError",
     "RunExistsError",
     "RunIndex",
     "RunNotFoundError",

@@ -63,14 +63,21 @@ def prepare_run(*, scope: RunScope, nodes: Sequence[NodeArtifact], project_name:
 
 
 def run_marker(
-    scope: RunScope, *, created_at: str | None = None, project_name: str | None = None, node_count: int | None = None
+    scope: RunScope,
+    *,
+    created_at: str | None = None,
+    project_name: str | None = None,
+    node_count: int | None = None,
+    session: str | None = None,
 ) -> bytes:
-    """The ``_run.json`` that makes a prefix findable as a run (by listing and ``gc``) before its index exists.
+    """The ``_run.json`` that claims a prefix for one publish session and makes it findable as a run (by listing
+    and ``gc``) before its index exists.
 
-    A publish session writes it with its first upload, when the project and the node count are not known yet
-    (``null``); the index has the final facts.
+    A publish session writes it create-only before any other file (its claim on the prefix, naming the session,
+    host and process), when the project and the node count may not be known yet (``null``); the index has the
+    final facts.
     """
-    marker = {
+    marker: dict[str, object] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "created_at": created_at or datetime.now(UTC).isoformat(),
@@ -78,4 +85,9 @@ def run_marker(
         "node_count": node_count,
         "run": {"dag_id": scope.dag_id, "task_group": scope.task_group, "run_id": scope.run_id},
     }
+    if session is not None:
+        import os
+        import socket
+
+        marker["publisher"] = {"session": session, "host": socket.gethostname(), "pid": os.getpid()}
     return json.dumps(marker, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -17,7 +17,8 @@ Primitives (every one takes the run URI and paths relative to it; none raises pe
 * :meth:`~BaseArtifactStore.remove_files`: best effort, for files of a publish that did not commit.
 
 Optional hooks: :meth:`~BaseArtifactStore.check_run` refuses a run before anything is written (the XCom size guard),
-:meth:`~BaseArtifactStore.open_uploads` lets a session upload nodes while the producer still renders the rest.
+:meth:`~BaseArtifactStore.open_uploads` lets a session upload nodes while the producer still renders the rest,
+:meth:`~BaseArtifactStore.describe_failure` explains a failed first write (a bucket that does not exist).
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ class BaseArtifactStore(ABC):
 
     def check_run(self, prepared: PreparedRun) -> None:  # noqa: B027 - optional hook
         """Refuse ``prepared`` before anything of it is written (default: accept)."""
+
+    def describe_failure(self, error: BaseException) -> str:
+        """What a failed first write most likely means and how to fix it (default: nothing to add)."""
+        return ""
 
     def open_uploads(self, uri: str) -> Uploads | None:
         """Background uploads for a session on ``uri``, or None to write everything at the commit (default)."""

@@ -165,6 +165,22 @@ class FsspecArtifactStore(BaseArtifactStore):
             check_relative_path(path, what="artifact path")
         self.fs.rm([f"{prefix}/{p}" for p in paths])
 
+    def describe_failure(self, error: BaseException) -> str:
+        """For a missing bucket: say so, naming it (one metadata request; unknown when it cannot be read)."""
+        if not isinstance(error, FileNotFoundError) or self.protocol not in ("gs", "gcs", "s3", "s3a", "az", "abfs"):
+            return ""
+        bucket = self.root.split("://", 1)[1].split("/", 1)[0]
+        try:
+            exists = bool(self.fs.exists(bucket))
+        except Exception:  # no permission to read bucket metadata: no verdict
+            return ""
+        if exists:
+            return ""
+        return (
+            f"The bucket {bucket!r} of remote_target_path {self.root!r} does not exist: create it (the Terraform "
+            "module in terraform/ does) or fix remote_target_path."
+        )
+
     def open_uploads(self, uri: str) -> _Uploads:
         """Uploads on fsspec's IO loop (gcsfs, s3fs) or a small thread pool, ``max_concurrency`` at a time."""
         return _Uploads(self, prefix=self.path_of(uri))

@@ -4,10 +4,16 @@
 :meth:`StorePublishSession.add` hands a node's files to the store's background uploads when it has any
 (:meth:`~cosmos_remote.artifacts.base.BaseArtifactStore.open_uploads`: the fsspec store uploads on fsspec's IO loop
 or a small thread pool); each upload is remembered by path and sha256. :meth:`StorePublishSession.commit` lays out
-the final nodes, waits for the uploads, writes in one batch whatever is not already there with the same bytes (plus
-the run marker), removes uploads the final layout does not use, and writes the index last. So the commit decides the
-run; uploads before it only save time. Every write is create-only where the store can do it on the server, so a
-committed run is never overwritten, even by a racing publisher.
+the final nodes, waits for the uploads, writes in one batch whatever is not already there with the same bytes,
+removes uploads the final layout does not use, and writes the index last. So the commit decides the run; uploads
+before it only save time.
+
+One publisher per prefix: before it writes anything else, a session claims the prefix by writing its run marker
+(``_run.json``, naming the session) create-only. A session that finds another session's marker writes nothing and
+raises :class:`~cosmos_remote.errors.RunClaimedError` (or :class:`~cosmos_remote.errors.RunExistsError` when that
+run is committed), and a session only ever removes files it wrote itself. So a racing publisher can neither
+overwrite nor delete any file of a run it does not own; a claim left by a dead publisher is removed only by an
+explicit ``cosmos-remote gc``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_all
@@ -25,7 +32,7 @@ from cosmos_remote.artifacts._build import prepare_run, run_marker
 from cosmos_remote.artifacts.index import sha256_hex
 from cosmos_remote.artifacts.layout import INDEX_NAME, MARKER_NAME, RunScope, plan_paths
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact
-from cosmos_remote.errors import PublishError, RunExistsError
+from cosmos_remote.errors import PublishError, RunClaimedError, RunExistsError
 
 if TYPE_CHECKING:
     from cosmos_remote.artifacts.base import BaseArtifactStore, Uploads
@@ -53,6 +60,41 @@ class StorePublishSession:
         self._settled: dict[str, tuple[str, BaseException | None]] | None = None
         self._written: set[str] = set()  # paths this session's uploads created and nobody removed yet
         self._committed = False
+        self.session_id = uuid.uuid4().hex
+        self._claimed = False
+
+    # -- the claim -------------------------------------------------------------------------------------------------
+
+    def _claim(self) -> None:
+        """Own the prefix before writing anything: the marker naming this session, create-only (once)."""
+        if self._claimed:
+            return
+        store = self._store
+        marker = run_marker(self._scope, session=self.session_id)
+        try:
+            error = store.put_files(self.uri, {MARKER_NAME: marker}, create=True)[MARKER_NAME]
+        except NotImplementedError:  # no create-only writes (XCom: one writer per task): check, then write
+            existing = store.get_files(self.uri, [MARKER_NAME])[MARKER_NAME]
+            error = FileExistsError(MARKER_NAME) if isinstance(existing, bytes) else None
+            if error is None:
+                error = store.put_files(self.uri, {MARKER_NAME: marker}, create=False)[MARKER_NAME]
+        if isinstance(error, FileExistsError):
+            existing = store.get_files(self.uri, [MARKER_NAME])[MARKER_NAME]
+            if existing != marker:  # (equal: our own write, answered late and retried)
+                if self._index_exists():
+                    raise RunExistsError(uri=self.uri)
+                raise RunClaimedError(uri=self.uri, publisher=_publisher(existing))
+        elif error is not None:
+            raise PublishError(
+                f"claiming {self.uri!r} (writing {MARKER_NAME}, before any other file) failed: "
+                f"{type(error).__name__}: {error}. {store.describe_failure(error)}"
+            ) from error
+        with self._lock:
+            self._written.add(MARKER_NAME)
+        self._claimed = True
+        if self._index_exists():  # committed by a publisher that did not claim (an older cosmos_remote)
+            self._remove_written(keep=set(), why="a committed run already holds this prefix")
+            raise RunExistsError(uri=self.uri)
 
     # -- before the commit -------------------------------------------------------------------------------------
 
@@ -67,10 +109,10 @@ class StorePublishSession:
             if not self._opened:
                 self._opened = True
                 self._uploads = self._store.open_uploads(self.uri)
-                if self._uploads is not None:  # the early _run.json makes a crashed publish findable by gc
-                    self._pending[MARKER_NAME] = ("", self._uploads.submit(MARKER_NAME, run_marker(self._scope)))
             if self._uploads is None:
                 return
+        self._claim()
+        with self._lock:
             planned = plan_paths({node.unique_id: (node.package_name, node.resource_path, list(node.files))})
             contents = node.encoded()
             for name, path in planned[node.unique_id].items():
@@ -93,7 +135,7 @@ class StorePublishSession:
             outcomes[path] = (digest, RuntimeError("cancelled") if future.cancelled() else future.result())
         with self._lock:
             self._settled = outcomes
-            self._written = {path for path, (_, outcome) in outcomes.items() if outcome is None}
+            self._written |= {path for path, (_, outcome) in outcomes.items() if outcome is None}
         return outcomes
 
     # -- commit --------------------------------------------------------------------------------------------------
@@ -102,14 +144,14 @@ class StorePublishSession:
         """Publish exactly ``nodes``; see :meth:`~cosmos_remote.artifacts.base.BaseArtifactStore.publish`."""
         prepared = prepare_run(scope=self._scope, nodes=nodes, project_name=project_name, dbt_version=dbt_version)
         self._store.check_run(prepared)
+        self._claim()
         outcomes = self._settle()
         reusable = {
             path
             for path in self._written
             if path in prepared.files and outcomes[path][0] == sha256_hex(prepared.files[path])
         }
-        payload = {} if MARKER_NAME in self._written else {MARKER_NAME: prepared.marker}
-        payload |= {path: data for path, data in prepared.files.items() if path not in reusable}
+        payload = {path: data for path, data in prepared.files.items() if path not in reusable}
         total = len(prepared.files) + 1
         log.info(
             "publishing %d files (%d bytes) of %d nodes to %s; %d uploaded while the nodes were rendered",
@@ -144,22 +186,29 @@ class StorePublishSession:
         return isinstance(self._store.get_files(self.uri, [INDEX_NAME])[INDEX_NAME], bytes)
 
     def _write_files(self, payload: dict[str, bytes]) -> dict[str, BaseException | None]:
-        """Write ``payload`` create-only; a name that exists is a committed run (refuse) or leftovers (overwrite)."""
+        """Write ``payload`` create-only into the prefix this session owns (a name that exists there was left by a
+        publisher without a claim, or by this session's own retried write: overwrite it)."""
         store = self._store
         try:
             results = store.put_files(self.uri, payload, create=True)
-        except NotImplementedError:  # no create-only writes here: check for a committed run first
-            if self._index_exists():
-                raise RunExistsError(uri=self.uri) from None
-            return store.put_files(self.uri, payload, create=False)
+        except NotImplementedError:  # no create-only writes here; the claim made this session the only writer
+            results = store.put_files(self.uri, payload, create=False)
+            with self._lock:
+                self._written |= {path for path, e in results.items() if e is None}
+            return results
+        with self._lock:
+            self._written |= {path for path, e in results.items() if e is None}
         existing = {path for path, e in results.items() if isinstance(e, FileExistsError)}
         if not existing:
             return results
         if self._index_exists():
-            self._remove([path for path, e in results.items() if e is None], why="the run is already committed")
+            self._remove_written(keep=set(), why="the run is already committed")
             raise RunExistsError(uri=self.uri)
-        log.info("overwriting %d files left in %s by an earlier, incomplete publish", len(existing), self.uri)
-        return {**results, **store.put_files(self.uri, {path: payload[path] for path in existing}, create=False)}
+        log.info("overwriting %d files of %s that this session's claim owns", len(existing), self.uri)
+        again = store.put_files(self.uri, {path: payload[path] for path in existing}, create=False)
+        with self._lock:
+            self._written |= {path for path, e in again.items() if e is None}
+        return {**results, **again}
 
     def _write_index(self, index_bytes: bytes) -> None:
         store = self._store
@@ -190,9 +239,9 @@ class StorePublishSession:
         self._remove_written(keep=set(), why="the publish was aborted")
 
     def _remove_written(self, *, keep: set[str], why: str) -> None:
-        """Remove the files this session's uploads created, except the paths in ``keep``."""
+        """Remove the files this session wrote, except the paths in ``keep``; its claim (the marker) goes last."""
         with self._lock:
-            doomed = sorted(self._written - keep)
+            doomed = sorted(self._written - keep, key=lambda path: path == MARKER_NAME)
             self._written -= set(doomed)
         self._remove(doomed, why=why)
 
@@ -213,3 +262,22 @@ class StorePublishSession:
     ) -> None:
         if error is not None:
             self.abort()
+
+
+def _publisher(marker: bytes | BaseException) -> str:
+    """Who owns a prefix, from its marker: ``session 1f2e... on host h, pid 42, since 2026-...``."""
+    import json
+
+    if not isinstance(marker, bytes):
+        return f"unreadable marker: {marker}"
+    try:
+        loaded = json.loads(marker)
+    except ValueError:
+        return "a marker that is not JSON"
+    publisher = loaded.get("publisher") if isinstance(loaded, dict) else None
+    since = loaded.get("created_at") if isinstance(loaded, dict) else None
+    if not isinstance(publisher, dict):
+        return f"a publisher that does not name itself, since {since}"
+    return (
+        f"session {publisher.get('session')} on host {publisher.get('host')}, pid {publisher.get('pid')}, since {since}"
+    )

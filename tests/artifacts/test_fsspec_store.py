@@ -12,9 +12,11 @@ from cosmos_remote.artifacts import (
     FsspecArtifactStore,
     IncompleteRunError,
     PublishError,
+    RunClaimedError,
     RunNotFoundError,
     RunScope,
 )
+from cosmos_remote.artifacts._build import run_marker
 
 from .helpers import Backend, WriteHook, jaffle_nodes
 
@@ -62,7 +64,17 @@ def test_index_is_written_last_after_every_file_finished(backend: Backend) -> No
     assert hook.events[-1] == ("end", index_path)
 
 
-def test_failure_before_the_index_leaves_an_incomplete_run_that_readers_refuse(backend: Backend) -> None:
+def leave_dead_publish(backend: Backend, scope: RunScope = SCOPE) -> str:
+    """What a publisher killed before its commit leaves: its claim (the marker naming its session) and some files."""
+    uri = backend.store().run_uri(scope=scope)
+    raw, prefix = backend.raw_fs(), backend.path(uri)
+    raw.makedirs(f"{prefix}/jaffle_shop/models/staging", exist_ok=True)
+    raw.pipe_file(f"{prefix}/_run.json", run_marker(scope, session="dead0session"))
+    raw.pipe_file(f"{prefix}/jaffle_shop/models/staging/stg_orders.sql", b"select 1")
+    return uri
+
+
+def test_a_publish_that_fails_before_its_index_removes_what_it_wrote_and_can_be_retried(backend: Backend) -> None:
     def deny_customers(path: str, attempt: int) -> BaseException | None:
         return PermissionError(f"injected: {path}") if path.endswith("customers.sql") else None
 
@@ -70,18 +82,28 @@ def test_failure_before_the_index_leaves_an_incomplete_run_that_readers_refuse(b
         _publish(backend.instrumented(WriteHook(fail=deny_customers)))
     store = backend.store()
     uri = store.run_uri(scope=SCOPE)
-    stored = backend.stored_files(uri)
-    assert "index.json" not in stored
-    assert "jaffle_shop/models/staging/stg_orders.sql" in stored
+    assert backend.stored_files(uri) == set(), "nothing half-written stays, the claim included"
+    with pytest.raises(RunNotFoundError):
+        store.open_run(uri=uri)
+    ref = _publish(store)  # a retry of the setup task publishes into the prefix
+    assert store.fetch(ref=ref, unique_id="model.jaffle_shop.customers").startswith(b"-- caf")
+
+
+def test_a_dead_publishers_prefix_is_refused_by_readers_and_writers_until_gc_removes_it(backend: Backend) -> None:
+    uri = leave_dead_publish(backend)
+    store = backend.store()
     with pytest.raises(IncompleteRunError, match="incomplete run"):
         store.open_run(uri=uri)
     with pytest.raises(FileNotFoundError, match="incomplete run"):
         store.fetch(ref=ArtifactRef(uri=uri, index_sha256="0" * 64), unique_id="model.jaffle_shop.stg_orders")
     [summary] = store.list_runs()
-    assert (summary.complete, summary.run_id, summary.node_count) == (False, SCOPE.run_id, 4)
-    # a retry of the setup task may publish into the incomplete prefix
+    assert (summary.complete, summary.run_id) == (False, SCOPE.run_id)
+    with pytest.raises(RunClaimedError, match=r"session dead0session .*cosmos-remote gc"):
+        _publish(store)
+    assert backend.stored_files(uri) == {"_run.json", "jaffle_shop/models/staging/stg_orders.sql"}, "nothing touched"
+    assert store.delete_run(uri=uri) == 2  # what `cosmos-remote gc` does
     ref = _publish(store)
-    assert store.fetch(ref=ref, unique_id="model.jaffle_shop.customers").startswith(b"-- caf")
+    assert store.verify(ref=ref).ok
 
 
 def test_transient_errors_are_retried_per_file(backend: Backend) -> None:
@@ -134,14 +156,12 @@ def test_list_runs_shows_complete_and_incomplete_runs_with_counts_and_bytes(back
     store = backend.store()
     first = _publish(store, scope=RunScope(dag_id="jaffle_shop", run_id="r1"))
     _publish(store, scope=RunScope(dag_id="other_dag", run_id="r1", task_group="tg"))
-    broken = WriteHook(fail=lambda path, attempt: PermissionError("injected") if path.endswith(".csv") else None)
-    with pytest.raises(PublishError):
-        _publish(backend.instrumented(broken), scope=RunScope(dag_id="jaffle_shop", run_id="r2"))
+    leave_dead_publish(backend, scope=RunScope(dag_id="jaffle_shop", run_id="r2"))
     runs = store.list_runs()
     assert [(r.dag_id, r.task_group, r.run_id, r.complete, r.node_count) for r in runs] == [
         ("jaffle_shop", None, "r1", True, 4),
         ("other_dag", "tg", "r1", True, 4),
-        ("jaffle_shop", None, "r2", False, 4),
+        ("jaffle_shop", None, "r2", False, None),
     ]
     stored_bytes = sum(len(c) for n in jaffle_nodes() for c in n.encoded().values())
     assert runs[0].uri == first.uri
