@@ -131,6 +131,12 @@ class BaseArtifactStore(ABC):
 
         return StorePublishSession(self, scope=scope)
 
+    def prefix_in_use(self, *, scope: RunScope) -> bool:
+        """Whether the prefix of ``scope`` holds a run already (its claim or its index), e.g. of a DAG run that was
+        deleted and created again with the same run id; one batched read."""
+        found = self.get_files(self.run_uri(scope=scope), [MARKER_NAME, INDEX_NAME])
+        return any(isinstance(outcome, bytes) for outcome in found.values())
+
     def read_index(self, *, ref: ArtifactRef) -> RunIndex:
         """The run's index, checked against ``ref.index_sha256``; cached (see :class:`IndexCache`)."""
         key = (ref.uri, ref.index_sha256)

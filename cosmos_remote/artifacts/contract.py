@@ -80,6 +80,14 @@ class ArtifactStore(Protocol):
         """Start publishing the run ``scope``; see :class:`PublishSession`."""
         ...
 
+    def run_uri(self, *, scope: RunScope) -> str:
+        """The URI the run ``scope`` is (or would be) published at."""
+        ...
+
+    def prefix_in_use(self, *, scope: RunScope) -> bool:
+        """Whether a run (committed or claimed by a publish) already holds the prefix of ``scope``."""
+        ...
+
 
 @runtime_checkable
 class PublishSession(Protocol):

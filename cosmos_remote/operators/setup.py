@@ -114,6 +114,16 @@ class DbtSetupOperator(BaseOperator):
             env=self.env,
         )
         scope = RunScope(dag_id=self.dag_id, run_id=run_id, task_group=self.scope_group)
+        if store.prefix_in_use(scope=scope):
+            taken = store.run_uri(scope=scope)
+            scope = RunScope(dag_id=self.dag_id, run_id=f"{run_id}.{str(ti.id)[-12:]}", task_group=self.scope_group)
+            self.log.warning(
+                "%s already holds a run: this DAG run was created again with the same run id, or another deployment "
+                "publishes the same DAG and run id into this bucket. Runs are immutable, so this one is published "
+                "under %s.",
+                taken,
+                store.run_uri(scope=scope),
+            )
 
         def check(result: RenderResult) -> None:
             missing = sorted(set(self.nodes) - set(result.nodes))

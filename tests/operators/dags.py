@@ -52,7 +52,8 @@ PUBLISH = textwrap.dedent(
         for unique_id, sql in SCRIPTS.items():
             files = {{"script": sql, "query": sql}} if unique_id.startswith("test.") else {{"script": sql}}
             nodes.append(NodeArtifact(unique_id=unique_id, files=files))
-        scope = RunScope(dag_id=context["dag"].dag_id, run_id=context["run_id"])
+        # a prefix per task-instance try, as the setup task takes when a run id is reused
+        scope = RunScope(dag_id=context["dag"].dag_id, run_id=f"{{context['run_id']}}.{{str(context['ti'].id)[-12:]}}")
         ref = store.publish(scope=scope, nodes=nodes, project_name="proj", dbt_version="1.11")
         return store_reference(ref, StoreChoice(ROOT, "google_cloud_default" if ROOT else None, "test DAG"))
     """

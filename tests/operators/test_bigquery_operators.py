@@ -31,12 +31,15 @@ def run_dag(
     scripts: dict[str, str],
     body: str,
     root: str | None = "gs",
+    logical_date: Any = None,
 ) -> Any:
-    """Write the DAG file and dag.test() it; ``root=None`` publishes through XCom (no remote_target_path)."""
+    """Write the DAG file and dag.test() it; ``root=None`` publishes through XCom (no remote_target_path); the same
+    ``logical_date`` twice deletes the first DAG run and creates it again with the same run id."""
     root = f"gs://{gcp.bucket}/ops" if root == "gs" else root
     source = dag_file(root=root, project=gcp.project, dataset=dataset, scripts=scripts, body=body)
     (folder / f"{dag_id}.py").write_text(source)
-    return load_dag(folder, dag_id).test()
+    dag = load_dag(folder, dag_id)
+    return dag.test(logical_date=logical_date, run_after=logical_date) if logical_date is not None else dag.test()
 
 
 def states(dag_run: Any) -> dict[str, str]:
@@ -277,6 +280,59 @@ def test_bad_sql_fails_the_task_with_bigquerys_error_and_spares_other_branches(
     assert failure in output.out + output.err
     line = next(x for x in (output.out + output.err).splitlines() if failure in x)
     assert "no_such" in line, "the message carries BigQuery's own error text"
+
+
+def test_a_dag_run_recreated_with_the_same_run_id_builds_the_model_again(
+    gcp: LocalGCP, airflow_dags_folder: Path, dataset: str
+) -> None:
+    """Job ids are unique per task-instance try: a run deleted and triggered again with the same run id submits new
+    jobs instead of attaching to the old run's finished ones."""
+    import pendulum
+
+    gcp.bigquery_client().query(f"create table `{dataset}.builds` (n int64)").result()
+    scripts = {"model.proj.model": f"insert into `{dataset}.builds` values (1)"}
+    body = """
+    with DAG("op_recreated", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        publish() >> DbtRunAirflowAsyncFactoryOperator(
+            task_id="model.run", node=node("model"), profile_config=PROFILE, artifacts=ARTIFACTS, poll_interval=1)
+    """
+    when = pendulum.datetime(2026, 3, 1, tz="UTC")
+    runs = [
+        run_dag(gcp, airflow_dags_folder, dag_id="op_recreated", dataset=dataset, scripts=scripts, body=body,
+                logical_date=when)
+        for _ in range(2)
+    ]  # fmt: skip
+    assert runs[0].run_id == runs[1].run_id
+    assert [states(run)["model.run"] for run in runs] == ["success", "success"]
+    attempts = inserts_for(gcp, "op_recreated__model_run")
+    assert [a["accepted"] for a in attempts] == [True, True], "the recreated run submitted its own job"
+    rows = list(gcp.bigquery_client().query(f"select count(*) as n from `{dataset}.builds`").result())
+    assert rows[0]["n"] == 2, "the model was built by both runs"
+
+
+def test_a_job_that_fails_after_deferring_names_its_id_and_its_link_in_the_connections_project(
+    gcp: LocalGCP, airflow_dags_folder: Path, dataset: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    gcp.set_job_latency(3.0)
+    body = """
+    NO_PROJECT = ProfileConfig(profile_name="p", target_name="dev", conn_id="google_cloud_default", dataset=DATASET,
+                               location="US")  # the project comes from the connection
+    with DAG("op_late_failure", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        publish() >> DbtRunAirflowAsyncFactoryOperator(
+            task_id="late.run", node=node("late"), profile_config=NO_PROJECT, artifacts=ARTIFACTS, poll_interval=1)
+    """
+    scripts = {"model.proj.late": "select * from `no_such_dataset.no_such_table`"}
+    dag_run = run_dag(gcp, airflow_dags_folder, dag_id="op_late_failure", dataset=dataset, scripts=scripts, body=body)
+    assert states(dag_run)["late.run"] == TaskInstanceState.FAILED
+    (attempt,) = inserts_for(gcp, "op_late_failure__late_run")
+    assert gcp.job_log()["running_answers"][attempt["job_id"]] >= 1, "the job failed after the task deferred"
+    output = "".join(capfd.readouterr())
+    failure = f"dbt model.proj.late: BigQuery job {attempt['job_id']} failed: "
+    assert failure in output
+    link_line = output[output.index(failure) :].splitlines()[1]
+    assert attempt["job_id"] in link_line
+    assert gcp.project in link_line
+    assert "None" not in link_line
 
 
 def _failure_count(sql: str) -> str:

@@ -42,19 +42,22 @@ def _short(value: str, limit: int) -> str:
     return f"{value[: limit - 9]}_{digest}"
 
 
-def job_id_prefix(*, dag_id: str, task_id: str, run_id: str) -> str:
-    """The readable start of every job id of a task in a DAG run; :meth:`BigQueryHook.generate_job_id
+def job_id_prefix(*, dag_id: str, task_id: str, run_id: str, try_id: str) -> str:
+    """The readable start of the job id of one try of a task in a DAG run; :meth:`BigQueryHook.generate_job_id
     <cosmos_remote.backends.bigquery.hooks.BigQueryHook.generate_job_id>` appends the SQL's sha256 and the try number.
 
-    Deterministic, so a retry finds the job of the previous try instead of submitting a duplicate. BigQuery job ids
-    allow letters, digits, ``_`` and ``-`` up to 1,024 characters.
+    ``try_id`` is the task instance try's own id (Airflow 3 gives each try a UUID), so a DAG run deleted and created
+    again with the same run id gets new jobs instead of attaching to the old run's; a retry finds the job of the
+    previous try through the task state store, not through the id. BigQuery job ids allow letters, digits, ``_``
+    and ``-`` up to 1,024 characters.
 
     Example:
-        >>> job_id_prefix(dag_id="jaffle", task_id="orders.run", run_id="manual__2026-12-01T09:00:00+00:00")
-        'cosmos_jaffle__orders_run__manual__2026-12-01T09_00_00_00_00'
+        >>> job_id_prefix(dag_id="jaffle", task_id="orders.run", run_id="manual__2026-12-01T09:00:00+00:00",
+        ...               try_id="0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+        'cosmos_jaffle__orders_run__manual__2026-12-01T09_00_00_00_00__0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'
     """
     raw = f"cosmos_{dag_id}__{task_id}__{run_id}"
-    return _short(_JOB_ID_UNSAFE.sub("_", raw), 900)
+    return f"{_short(_JOB_ID_UNSAFE.sub('_', raw), 880)}__{_JOB_ID_UNSAFE.sub('', try_id)[:64]}"
 
 
 def _label(value: str) -> str:

@@ -211,7 +211,9 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
 
         ti = context["ti"]
         job_id = hook.generate_job_id(
-            job_id=job_id_prefix(dag_id=self.dag_id, task_id=self.task_id, run_id=str(context["run_id"])),
+            job_id=job_id_prefix(
+                dag_id=self.dag_id, task_id=self.task_id, run_id=str(context["run_id"]), try_id=str(ti.id)
+            ),
             dag_id=self.dag_id,
             task_id=self.task_id,
             logical_date=None,
@@ -265,8 +267,10 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
     # -- completion -----------------------------------------------------------------------------------------------
 
     def execute_complete(self, context: Context, event: dict[str, Any], job_id: str | None = None) -> Any:
-        """The trigger's event: fail with the job's error and link, or record the finished job."""
-        job_id = job_id or event.get("job_id")
+        """The trigger's event: fail with the job's error and link, or record the finished job. The job id comes
+        from the deferral's kwargs, else the event, else the task state store (an error event names no job)."""
+        resumed = self.bigquery_job
+        job_id = job_id or event.get("job_id") or (resumed.job_id if resumed is not None else None)
         if event.get("status") == "error":
             raise AirflowException(
                 f"dbt {self.unique_id}: BigQuery job {job_id} failed: {event.get('message')}\n{self._link(job_id)}"
@@ -278,7 +282,12 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         return self._finish(context, job, deferred=True)
 
     def _link(self, job_id: str | None) -> str:
-        return job_link(project_id=str(self.project_id), location=self.location, job_id=str(job_id))
+        """The console page of the job, in the project it ran in (also after resuming, when the profile named
+        none and the project comes from the connection)."""
+        job = self.bigquery_job
+        project = getattr(job, "project", None) or self._project(self._new_hook())
+        location = self.location or getattr(job, "location", None)
+        return job_link(project_id=project, location=location, job_id=str(job_id))
 
     def _finish(self, context: Context, job: Any, *, deferred: bool = False) -> Any:
         if job.error_result:
