@@ -110,7 +110,7 @@ class ProjectConfig:
                     f"ProjectConfig.manifest_path: {manifest} does not exist. Build it with `dbt parse` "
                     "(target/manifest.json) or leave manifest_path unset to parse the project."
                 )
-        object.__setattr__(self, "dbt_vars", dict(self.dbt_vars or {}))
+        object.__setattr__(self, "dbt_vars", _dbt_vars(self.dbt_vars, "ProjectConfig.dbt_vars"))
         object.__setattr__(self, "env_vars", {str(k): str(v) for k, v in (self.env_vars or {}).items()})
         notices = _ignored(
             "ProjectConfig",
@@ -135,6 +135,28 @@ class ProjectConfig:
                 "dbt_project_path)."
             )
         return Path(self.dbt_project_path)
+
+
+def _dbt_vars(value: Any, parameter: str) -> dict[str, Any]:
+    """``--vars`` as dbt takes them: a mapping of JSON values (strings, numbers, booleans, null, lists, mappings)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{parameter}: expected a dict of dbt vars, got {type(value).__name__}.")
+    stack: list[tuple[str, Any]] = [(repr(str(k)), v) for k, v in value.items()]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, Mapping):
+            stack += [(f"{where}[{str(k)!r}]", v) for k, v in item.items()]
+        elif isinstance(item, list | tuple):
+            stack += [(f"{where}[{i}]", v) for i, v in enumerate(item)]
+        elif not (item is None or isinstance(item, str | int | float | bool)):
+            raise ConfigError(
+                f"{parameter}: the value of {where} is a {type(item).__name__}, which dbt's --vars (JSON) cannot "
+                f"carry. Pass a string (e.g. {str(item)!r}), a number or a list/dict of those, or a Jinja template "
+                "such as '{{ ds }}' in operator_args['vars']."
+            )
+    return dict(value)
 
 
 def _check_project(path: Path, parameter: str) -> None:
@@ -277,8 +299,11 @@ class RenderConfig:
             value = getattr(self, name)
             if isinstance(value, str):
                 object.__setattr__(self, name, tuple(value.split()))
-            elif not all(isinstance(item, str) for item in value):
-                raise ConfigError(f"RenderConfig.{name}: expected a list of dbt selection strings, got {value!r}.")
+            elif not isinstance(value, list | tuple | set | frozenset) or not all(isinstance(i, str) for i in value):
+                raise ConfigError(
+                    f"RenderConfig.{name}: expected a list of dbt selection strings such as ['tag:daily', "
+                    f"'orders+'], got {value!r}."
+                )
             else:
                 object.__setattr__(self, name, tuple(value))
         behavior = _enum(TestBehavior, self.test_behavior, "RenderConfig.test_behavior")

@@ -9,14 +9,22 @@ anywhere before the commit aborts the session: nothing stays under the run prefi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
-from cosmos_remote.artifacts import ArtifactRef, ArtifactStore, NodeArtifact, Relation, RunScope
+from cosmos_remote.artifacts import PRIMARY_FILE, ArtifactRef, ArtifactStore, NodeArtifact, Relation, RunScope
 from cosmos_remote.dbt.results import RenderedNode, RenderResult
+from cosmos_remote.errors import RenderError
 
-__all__ = ["TEST_QUERY_FILE", "Published", "node_artifact", "node_artifacts", "render_and_publish"]
+__all__ = [
+    "TEST_QUERY_FILE",
+    "Published",
+    "check_script_sizes",
+    "node_artifact",
+    "node_artifacts",
+    "render_and_publish",
+]
 
 #: ``render(on_node=...)``: runs dbt, calling ``on_node(node, prelude_script)`` for each node as it is rendered.
 Render = Callable[..., RenderResult]
@@ -88,6 +96,19 @@ def _no_stage(_: str) -> Iterator[None]:
     yield
 
 
+def check_script_sizes(nodes: Sequence[NodeArtifact], *, limit: int) -> None:
+    """Refuse scripts over ``limit`` bytes (a warehouse's query-length limit), naming each node and its size."""
+    sizes = {node.unique_id: len(node.encoded()[PRIMARY_FILE]) for node in nodes if PRIMARY_FILE in node.files}
+    over = sorted(((size, uid) for uid, size in sizes.items() if size > limit), reverse=True)
+    if over:
+        listed = ", ".join(f"{uid} ({size:,} bytes)" for size, uid in over[:10])
+        raise RenderError(
+            f"{len(over)} node script(s) are over the warehouse's limit of {limit:,} bytes per job: {listed}. No job "
+            "was started. Make the model smaller (move large literals into a seed or a table, split it, or "
+            "materialize a big CTE as its own model)."
+        )
+
+
 def render_and_publish(
     *,
     store: ArtifactStore,
@@ -96,6 +117,7 @@ def render_and_publish(
     check: Callable[[RenderResult], None] | None = None,
     project_name: str | None = None,
     stage: Stage = _no_stage,
+    max_script_bytes: int | None = None,
 ) -> Published:
     """Render with ``render`` while uploading each node, let ``check`` refuse the result, then commit the run.
 
@@ -107,9 +129,11 @@ def render_and_publish(
         check: Raises when the result cannot be published (nothing is committed then).
         project_name: The project's name when dbt's result has none.
         stage: Wraps the ``"render"`` and the ``"commit"`` stage (a progress display).
+        max_script_bytes: The backend's limit on one job's script; a larger one is refused before the commit.
 
     Raises:
         RunExistsError: The run was already published.
+        RenderError: A script is over ``max_script_bytes`` (the message names each such node and its size).
     """
     streamed = 0
     with store.begin_publish(scope=scope) as session:
@@ -126,6 +150,8 @@ def render_and_publish(
         if check is not None:
             check(result)
         nodes = tuple(node_artifacts(result))
+        if max_script_bytes is not None:
+            check_script_sizes(nodes, limit=max_script_bytes)
         started = time.perf_counter()
         with stage("commit"):
             ref = session.commit(

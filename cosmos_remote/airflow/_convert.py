@@ -10,6 +10,7 @@ from typing import Any
 
 from cosmos_remote.airflow._options import DbtOptions, resolve_options
 from cosmos_remote.airflow.build import BuiltGraph, build_tasks
+from cosmos_remote.artifacts.factory import StoreChoice
 from cosmos_remote.compat import Notice, cosmos_setting_notices, emit_notices, ignored_notice
 from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos_remote.dbt.manifest import DbtGraph, load_manifest, parse_project
@@ -78,6 +79,7 @@ def convert(
 ) -> BuiltGraph:
     """Build the dbt tasks inside the current DAG / task group context (``where`` names it in warnings)."""
     from cosmos_remote.artifacts.factory import choose_store
+    from cosmos_remote.backends.registry import get_backend
 
     execution = execution_config or ExecutionConfig()
     render = render_config or RenderConfig()
@@ -88,10 +90,12 @@ def convert(
         render_config=render,
         operator_args=operator_args,
     )
-    emit_notices([*options.notices, *cosmos_setting_notices()], where=where)
+    # A profile type with no backend fails here, before any dbt parse could report something misleading.
+    get_backend(profile_config.adapter_type)
     # Validates the store settings now (a misspelt URL in [cosmos] fails the parse); the setup task chooses again
     # at run time and its XCom reference is what node tasks read.
-    choose_store(remote_target_path=execution.remote_target_path, conn_id=execution.remote_target_path_conn_id)
+    choice = choose_store(remote_target_path=execution.remote_target_path, conn_id=execution.remote_target_path_conn_id)
+    emit_notices([*options.notices, *cosmos_setting_notices(), *_store_notices(choice)], where=where)
     graph = load_graph(project_config=project_config, profile_config=profile_config, options=options)
     return build_tasks(
         graph=graph,
@@ -102,6 +106,19 @@ def convert(
         scope_group=scope_group,
         options=options,
     )
+
+
+def _store_notices(choice: StoreChoice) -> list[Notice]:
+    """A warning for a store that cannot work across processes (``memory://``)."""
+    root = choice.remote_target_path or ""
+    if not root.startswith("memory://"):
+        return []
+    message = (
+        f"remote_target_path {root!r} (from {choice.reason}) lives in one process's memory: on a real deployment the "
+        "setup task and the model tasks run in different processes and will not find the SQL. Use gs://, s3:// or "
+        "file:// on a shared volume; memory:// is for tests that run everything in one process."
+    )
+    return [Notice(owner="ExecutionConfig", name="remote_target_path", message=message)]
 
 
 def cosmos_dag_kwargs(dag_kwargs: dict[str, Any], *, on_warning_callback: Any) -> list[Notice]:

@@ -52,7 +52,13 @@ def build_tasks(
     args: dict[str, Any] = dict(options.node_args)
     if not options.emit_datasets:
         args.setdefault("outlets", [])
-    plan = plan_tasks(graph, select=render_config.select, exclude=render_config.exclude)
+    manifest = project_config.manifest_path
+    plan = plan_tasks(
+        graph,
+        select=render_config.select,
+        exclude=render_config.exclude,
+        manifest_path=str(manifest) if manifest is not None else None,
+    )
     setup = DbtSetupOperator(
         task_id=SETUP_TASK_ID,
         project_config=project_config,
@@ -89,7 +95,8 @@ def build_tasks(
     for planned in plan.nodes:
         task = node_tasks[planned.unique_id]
         for parent in planned.parents:
-            (test_tasks.get(parent) or node_tasks[parent]) >> task
+            blocking = test_tasks.get(parent) if parent in planned.waits_for_tests_of else None
+            (blocking or node_tasks[parent]) >> task
         if not planned.parents:
             setup >> task
         if planned.unique_id in test_tasks:

@@ -65,6 +65,11 @@ def check_remote_target_path(url: str, *, parameter: str) -> None:
             f"{parameter}: {url!r} is not a URL; use e.g. 'gs://my-bucket/cosmos' or 'file:///var/cosmos'."
         )
     scheme, _, rest = url.partition("://")
+    if scheme != scheme.lower() and scheme.lower() in known_implementations:
+        raise ConfigError(
+            f"{parameter}: {url!r} has the scheme {scheme!r}; fsspec schemes are lowercase: use "
+            f"'{scheme.lower()}://{rest}'."
+        )
     if scheme not in known_implementations and scheme not in registry:
         raise ConfigError(
             f"{parameter}: {url!r} has the scheme {scheme!r}, which fsspec does not know (known object stores: gs, "

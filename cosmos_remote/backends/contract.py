@@ -21,6 +21,7 @@ A backend serves one dbt adapter type (``type:`` in profiles.yml). cosmos_remote
 4. **Assets**: :meth:`~WarehouseBackend.asset_uri`, the Airflow Asset URI of the relation a node builds (the
    outlet of its run task), or None when it builds none.
 5. **Job links**: :meth:`~WarehouseBackend.job_link`, the console page of one warehouse job.
+6. **Limits** (optional): :attr:`~WarehouseBackend.max_script_bytes`, checked by the setup task.
 
 A backend is published under the entry point group ``cosmos_remote.backends`` (see
 :mod:`cosmos_remote.backends.registry`); ``docs/writing-a-backend.md`` walks through a complete one.
@@ -57,6 +58,9 @@ class WarehouseBackend(ABC):
     run_operator: ClassVar[str]
     #: ``"module:Class"`` of the operator that runs a node's dbt tests.
     test_operator: ClassVar[str]
+    #: The largest script (UTF-8 bytes) one job of this warehouse accepts; the setup task refuses a run with a
+    #: larger one, naming the node, before any job starts. None: no limit.
+    max_script_bytes: ClassVar[int | None] = None
 
     @property
     @abstractmethod

@@ -44,6 +44,9 @@ class PlannedNode:
         parents: The unique ids of the planned nodes it waits for (looking through ephemeral models).
         tests: The dbt tests attached to it.
         test_parents: The other planned nodes its tests read (a relationships test reads two models).
+        waits_for_tests_of: The parents whose tests it waits for (as ``dbt build``: tests block downstream nodes),
+            except a parent whose tests read this node or a node downstream of it (that would be a cycle: those
+            tests run once both sides are built).
     """
 
     node: DbtNode
@@ -52,6 +55,7 @@ class PlannedNode:
     parents: frozenset[str]
     tests: tuple[DbtNode, ...]
     test_parents: frozenset[str]
+    waits_for_tests_of: frozenset[str] = frozenset()
 
     @property
     def unique_id(self) -> str:
@@ -69,36 +73,66 @@ class TaskPlan:
         return tuple(planned.unique_id for planned in self.nodes)
 
 
-def plan_tasks(graph: DbtGraph, *, select: Sequence[str] = (), exclude: Sequence[str] = ()) -> TaskPlan:
+def plan_tasks(
+    graph: DbtGraph, *, select: Sequence[str] = (), exclude: Sequence[str] = (), manifest_path: str | None = None
+) -> TaskPlan:
     """The task plan of ``graph`` for a selection (dbt's ``--select`` / ``--exclude`` syntax).
+
+    Args:
+        manifest_path: The user's manifest the graph came from, or None when cosmos_remote ran ``dbt parse``
+            itself (it words the hint of a cycle error).
 
     Raises:
         DependencyCycleError: The selected nodes' dependencies form a cycle (named in the message).
     """
     selected = select_nodes(graph, select=select, exclude=exclude)
     parents_of = {uid: _task_parents(graph, uid, selected) for uid in selected}
-    check_acyclic(parents_of)
+    if manifest_path is not None:
+        hint = f"the manifest {manifest_path} is stale or was edited: rebuild it with `dbt parse`"
+    else:
+        hint = "dbt parsed the project without complaint, so this is a cosmos_remote bug: please report it"
+    check_acyclic(parents_of, hint=hint)
     runnable = sorted((graph.nodes[uid] for uid in selected if not graph.nodes[uid].is_ephemeral), key=_unique_id)
     tests_of: dict[str, list[DbtNode]] = {n.unique_id: [] for n in runnable}
     for test_id, owner in sorted(graph.test_attachments().items()):
         if owner in tests_of:
             tests_of[owner].append(graph.nodes[test_id])
     names = _group_names(runnable)
+    test_parents = {
+        n.unique_id: {p for t in tests_of[n.unique_id] for p in _task_parents(graph, t.unique_id, selected)}
+        - {n.unique_id}
+        for n in runnable
+    }
+    # Nodes a parent's tests must not block: the tests' other parents and everything upstream of them.
+    unblocked = {uid: _upstream(parents_of, reads) for uid, reads in test_parents.items() if reads}
     planned = []
     for node in runnable:
-        tests = tuple(tests_of[node.unique_id])
-        read_by_tests = {p for test in tests for p in _task_parents(graph, test.unique_id, selected)}
+        parents = parents_of[node.unique_id]
+        waits = {p for p in parents if tests_of.get(p) and node.unique_id not in unblocked.get(p, ())}
         planned.append(
             PlannedNode(
                 node=node,
                 group_id=names[node.unique_id],
                 verb=_VERB[node.resource_type],
-                parents=frozenset(parents_of[node.unique_id]),
-                tests=tests,
-                test_parents=frozenset(read_by_tests - {node.unique_id}),
+                parents=frozenset(parents),
+                tests=tuple(tests_of[node.unique_id]),
+                test_parents=frozenset(test_parents[node.unique_id]),
+                waits_for_tests_of=frozenset(waits),
             )
         )
     return TaskPlan(nodes=tuple(planned))
+
+
+def _upstream(parents_of: Mapping[str, set[str]], starts: set[str]) -> set[str]:
+    """``starts`` and every node upstream of them."""
+    found: set[str] = set()
+    stack = list(starts)
+    while stack:
+        uid = stack.pop()
+        if uid not in found:
+            found.add(uid)
+            stack.extend(parents_of.get(uid, ()))
+    return found
 
 
 def _unique_id(node: DbtNode) -> str:
@@ -130,7 +164,7 @@ def _task_parents(graph: DbtGraph, unique_id: str, selected: set[str]) -> set[st
     return found
 
 
-def check_acyclic(parents: Mapping[str, set[str]]) -> None:
+def check_acyclic(parents: Mapping[str, set[str]], *, hint: str) -> None:
     """Raise :class:`DependencyCycleError` naming a cycle in ``parents`` (node -> the nodes it waits for)."""
     state: dict[str, int] = {}  # 1: on the current path, 2: done
     for start in sorted(parents):
@@ -149,10 +183,7 @@ def check_acyclic(parents: Mapping[str, set[str]]) -> None:
             parent = pending.pop()
             if state.get(parent) == 1:
                 cycle = [*path[path.index(parent) :], parent]
-                raise DependencyCycleError(
-                    f"the dbt manifest has a dependency cycle: {' -> '.join(cycle)}; rebuild it with `dbt parse` "
-                    "(dbt itself refuses cyclic projects)"
-                )
+                raise DependencyCycleError(f"the dbt manifest has a dependency cycle: {' -> '.join(cycle)}; {hint}")
             if not state.get(parent):
                 state[parent] = 1
                 path.append(parent)

@@ -148,7 +148,9 @@ class DbtSetupOperator(BaseOperator):
                 env=self.env,
                 capture_package=backend.capture_package,
             )
-            done = render_and_publish(store=store, scope=scope, render=render, check=check)
+            done = render_and_publish(
+                store=store, scope=scope, render=render, check=check, max_script_bytes=backend.max_script_bytes
+            )
         self.log.info(
             "Rendered %d nodes with dbt %s in %.1f s (uploading %d of them meanwhile), published to %s in %.2f s "
             "after dbt finished",

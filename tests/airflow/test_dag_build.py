@@ -178,8 +178,47 @@ def test_a_cyclic_manifest_is_refused_naming_the_cycle(configs: dict[str, Any], 
     configs["project_config"] = ProjectConfig(
         dbt_project_path=configs["project_config"].dbt_project_path, manifest_path=cyclic
     )
-    with pytest.raises(DependencyCycleError, match=r"cycle: .*model.jaffle_shop.orders.*model.jaffle_shop.stg_orders"):
+    with pytest.raises(
+        DependencyCycleError,
+        match=rf"cycle: .*jaffle_shop.orders.*jaffle_shop.stg_orders.*{cyclic}.*rebuild it with `dbt parse`",
+    ):
         DbtDag(dag_id="cyclic", schedule=None, start_date=START, **configs)
+
+
+def test_a_test_of_an_upstream_model_that_reads_a_downstream_one_runs_after_both_without_a_cycle(
+    configs: dict[str, Any], tmp_path: Path
+) -> None:
+    """A relationships test defined on stg_orders that also reads orders (downstream of stg_orders): as in ``dbt
+    build``, orders does not wait for it, and it runs once both are built."""
+    raw = json.loads(Path(configs["project_config"].manifest_path).read_text())
+    raw["nodes"]["test.jaffle_shop.relationships_stg_orders_to_orders"] = {
+        "unique_id": "test.jaffle_shop.relationships_stg_orders_to_orders", "resource_type": "test",
+        "name": "relationships_stg_orders_to_orders", "package_name": "jaffle_shop",
+        "original_file_path": "models/staging/schema.yml", "database": "p", "schema": "dbt_test__audit",
+        "attached_node": "model.jaffle_shop.stg_orders", "config": {"materialized": "test", "severity": "ERROR"},
+        "depends_on": {"nodes": ["model.jaffle_shop.stg_orders", "model.jaffle_shop.orders"]},
+        "fqn": ["jaffle_shop", "relationships_stg_orders_to_orders"],
+    }  # fmt: skip
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(raw))
+    configs["project_config"] = ProjectConfig(
+        dbt_project_path=configs["project_config"].dbt_project_path, manifest_path=manifest
+    )
+    dag = DbtDag(dag_id="downstream_test", schedule=None, start_date=START, **configs)
+    dag.check_cycle()  # Airflow's own check
+    test, orders = dag.task_dict["stg_orders.test"], dag.task_dict["orders.run"]
+    assert "orders.run" in test.upstream_task_ids
+    assert "stg_orders.test" not in orders.upstream_task_ids
+    assert "stg_orders.run" in orders.upstream_task_ids
+    others = [
+        node["name"]
+        for uid, node in raw["nodes"].items()
+        if node["resource_type"] == "model"
+        and "model.jaffle_shop.stg_orders" in node["depends_on"]["nodes"]
+        and uid != "model.jaffle_shop.orders"
+    ]
+    for name in others:  # the other children of stg_orders still wait for its tests
+        assert "stg_orders.test" in dag.task_dict[f"{name}.run"].upstream_task_ids
 
 
 def test_unknown_profile_type_lists_the_registered_backends(configs: dict[str, Any], tmp_path: Path) -> None:

@@ -12,12 +12,15 @@ Example:
     >>> from cosmos_remote.dbt.manifest import Relation
     >>> BACKEND.asset_uri(Relation("my-project", "analytics", "orders"))
     'bigquery://my-project/analytics/orders'
+    >>> BACKEND.asset_uri(Relation("my-project", "analytics", "café_orders_日本"))
+    'bigquery://my-project/analytics/caf%C3%A9_orders_%E6%97%A5%E6%9C%AC'
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
 
 from cosmos_remote.backends.contract import WarehouseBackend
 
@@ -49,8 +52,13 @@ class BigQueryBackend(WarehouseBackend):
 
         return bigquery_target(profile_config)
 
+    #: BigQuery's limit on the length of a query (1 MB of GoogleSQL text).
+    max_script_bytes = 1024 * 1024
+
     def asset_uri(self, relation: Relation) -> str | None:
-        return f"bigquery://{relation.database}/{relation.schema}/{relation.identifier}"
+        """``bigquery://project/dataset/table``, each part percent-encoded (Airflow stores ASCII URIs only)."""
+        parts = (relation.database, relation.schema, relation.identifier)
+        return "bigquery://" + "/".join(quote(part, safe="-_.~") for part in parts)
 
     def job_link(self, *, project: str | None, location: str | None, job_id: str) -> str:
         from cosmos_remote.backends.bigquery.jobs import job_link

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FIXED_PROVIDER_ARGUMENTS",
     "MAX_ATTEMPTS",
+    "check_poll_interval",
     "job_id_prefix",
     "job_link",
     "job_summary",
@@ -124,6 +125,15 @@ def refuse_fixed_arguments(kwargs: dict[str, Any], *, task_id: object) -> None:
     for name in FIXED_PROVIDER_ARGUMENTS:
         if name in kwargs:
             raise ConfigError(f"task {task_id!r}: {refusal('operator_args', name)}")
+
+
+def check_poll_interval(value: object, *, task_id: object) -> None:
+    """Refuse, at DAG parse, a ``poll_interval`` that is not a positive number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigError(
+            f"task {task_id!r}: poll_interval must be a positive number of seconds (how often the triggerer polls "
+            f"the job), got {value!r}; e.g. operator_args={{'poll_interval': 10}}."
+        )
 
 
 def relation_name(relation: ArtifactRelation | DbtRelation | None) -> str | None:

@@ -22,6 +22,7 @@ from cosmos_remote.artifacts.reference import ArtifactSource
 from cosmos_remote.backends.bigquery import BACKEND
 from cosmos_remote.backends.bigquery.hooks import BigQueryHook
 from cosmos_remote.backends.bigquery.jobs import (
+    check_poll_interval,
     job_id_prefix,
     job_link,
     job_summary,
@@ -75,6 +76,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         **kwargs: Any,
     ) -> None:
         refuse_fixed_arguments(kwargs, task_id=kwargs.get("task_id"))
+        check_poll_interval(poll_interval, task_id=kwargs.get("task_id"))
         super().__init__(
             configuration={},
             project_id=cast(str, project_id or profile_config.job_project),
