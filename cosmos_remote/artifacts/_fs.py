@@ -110,11 +110,21 @@ def open_filesystem(*, protocol: str, conn_id: str | None, storage_options: Mapp
             filesystem = get_fs(protocol, conn_id=conn_id, storage_options=options)
         except AttributeError:  # a provider whose get_fs takes no storage options
             filesystem = get_fs(protocol, conn_id=conn_id)
-    except ValueError as exc:
-        provider = _AIRFLOW_PROVIDERS.get(protocol, "the Airflow provider for this protocol")
-        raise BackendNotInstalledError(
-            f"Airflow has no filesystem for {protocol}:// (conn_id={conn_id!r}): install {provider}, or pass "
-            f"conn_id=None to use fsspec's default credentials."
+    except Exception as exc:
+        if type(exc).__name__ != "AirflowNotFoundException":
+            if isinstance(exc, ValueError):
+                provider = _AIRFLOW_PROVIDERS.get(protocol, "the Airflow provider for this protocol")
+                raise BackendNotInstalledError(
+                    f"Airflow has no filesystem for {protocol}:// (conn_id={conn_id!r}): install {provider}, or pass "
+                    f"conn_id=None to use fsspec's default credentials."
+                ) from exc
+            raise
+        from cosmos_remote.errors import ConfigError
+
+        raise ConfigError(
+            f"the Airflow connection {conn_id!r} (the artifact store's credentials) does not exist: create it, e.g. "
+            f"`airflow connections add {conn_id} --conn-type google_cloud_platform` or the environment variable "
+            f"AIRFLOW_CONN_{conn_id.upper()}, or leave the connection id unset to use the default credentials."
         ) from exc
     return filesystem
 

@@ -101,7 +101,9 @@ def _exit_code(exc: BaseException) -> ExitCode:
         return ExitCode.MISMATCH
     if isinstance(exc, RunNotFoundError | IncompleteRunError | NodeNotFoundError):
         return ExitCode.NOT_FOUND
-    if isinstance(exc, RunExistsError | RenderInputError):
+    from cosmos_remote.errors import ConfigError
+
+    if isinstance(exc, RunExistsError | RenderInputError | ConfigError):
         return ExitCode.USAGE
     if isinstance(exc, RenderError):
         return ExitCode.DBT
@@ -114,10 +116,9 @@ def _message(exc: BaseException) -> str:
     text = _one_line(exc) or type(exc).__name__
     if isinstance(exc, PermissionError):
         return f"permission denied: {text}; check the credentials (--conn-id, or gcloud auth application-default login)"
-    from cosmos_remote.artifacts import ArtifactError
-    from cosmos_remote.dbt import RenderError
+    from cosmos_remote.errors import CosmosRemoteError
 
-    if isinstance(exc, CliError | ArtifactError | RenderError | OSError):
+    if isinstance(exc, CliError | CosmosRemoteError | OSError):
         return text
     return f"unexpected {type(exc).__name__}: {text} (re-run with --debug for the traceback)"
 

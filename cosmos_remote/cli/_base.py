@@ -158,6 +158,8 @@ def parse_duration(text: str) -> timedelta:
             f"{text!r} is not a duration; use a number and a unit s, m, h, d or w, e.g. 30d, 12h, 1d12h or 0s"
         )
     seconds = sum(float(number) * _UNITS[unit] for number, unit in _DURATION.findall(cleaned))
+    if seconds > timedelta.max.total_seconds():
+        raise argparse.ArgumentTypeError(f"{text!r} is longer than any age a run can have; use at most 999999999d")
     return timedelta(seconds=seconds)
 
 

@@ -123,7 +123,12 @@ def _table(
 def _list(args: argparse.Namespace, out: Output) -> tuple[str, list[RunSummary]]:
     store = open_store(args.root, args)
     with out.progress(f"listing runs under {store.root}"):
-        return store.root, store.list_runs(dag_id=args.dag)
+        runs = store.list_runs(dag_id=args.dag)
+    if not runs:  # an empty listing of a bucket that does not exist is an error, not "no runs"
+        missing = store.describe_failure(FileNotFoundError(store.root))
+        if missing:
+            raise CliError(ExitCode.NOT_FOUND, missing)
+    return store.root, runs
 
 
 def run_runs(args: argparse.Namespace, out: Output) -> int:
@@ -146,9 +151,8 @@ def run_runs(args: argparse.Namespace, out: Output) -> int:
 def run_gc(args: argparse.Namespace, out: Output) -> int:
     """``cosmos-remote gc ROOT --older-than AGE [--dag DAG] [--apply]``."""
     older_than: timedelta = args.older_than
+    _, runs = _list(args, out)
     store = open_store(args.root, args)
-    with out.progress(f"listing runs under {store.root}"):
-        runs = store.list_runs(dag_id=args.dag)
     now = datetime.now(UTC)
     cutoff = now - older_than
     unknown = [run for run in runs if parse_created(run.created_at) is None]

@@ -429,3 +429,27 @@ def test_console_script(published: Published) -> None:
     assert completed.returncode == 0, completed.stderr
     assert "create or replace table" in completed.stdout.lower()
     assert "\x1b[" not in completed.stdout
+
+
+def test_runs_and_gc_on_a_bucket_that_does_not_exist_fail_naming_it(published: Published) -> None:
+    missing = "gs://no-such-bucket-cli/cosmos"
+    for command in (["runs", missing], ["gc", missing, "--older-than", "0s", "--apply"]):
+        result = cli(*command, *published.conn)
+        assert result.code == ExitCode.NOT_FOUND, result.err
+        assert "'no-such-bucket-cli'" in result.err
+        assert "does not exist" in result.err
+
+
+def test_gc_with_an_age_beyond_any_run_is_a_usage_error_not_a_traceback(published: Published) -> None:
+    result = cli("gc", published.root, *published.conn, "--older-than", "99999999999d")
+    assert result.code == ExitCode.USAGE
+    assert "longer than any age" in result.err
+    assert "Traceback" not in result.err
+
+
+def test_an_unknown_connection_is_named_with_how_to_create_it(published: Published) -> None:
+    result = cli("runs", published.root, "--conn-id", "no_such_connection")
+    assert result.code == ExitCode.USAGE, result.err
+    assert "connection 'no_such_connection'" in result.err
+    assert "airflow connections add no_such_connection" in result.err
+    assert "unexpected" not in result.err
