@@ -165,10 +165,11 @@ def local_gcp(
     they answer, creates ``bucket`` and ``dataset``, and sets for the duration of the block: ``STORAGE_EMULATOR_HOST``
     and ``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` (gcsfs, google-cloud-storage), ``BIGQUERY_EMULATOR_HOST``
     (google-cloud-bigquery), ``GOOGLE_CLOUD_PROJECT``, an Airflow connection ``conn_id`` of type
-    ``google_cloud_platform`` whose extra holds ``api_endpoint`` (read by :mod:`cosmos_remote.hooks`), and
-    ``COSMOS_REMOTE_BQ_PROJECT`` / ``COSMOS_REMOTE_BQ_DATASET`` / ``COSMOS_REMOTE_BQ_ENDPOINT`` for dbt profiles.
+    ``google_cloud_platform`` whose extra holds ``api_endpoint`` (read by
+    :mod:`cosmos_remote.backends.bigquery.hooks`), and ``COSMOS_REMOTE_BQ_PROJECT`` / ``COSMOS_REMOTE_BQ_DATASET`` /
+    ``COSMOS_REMOTE_BQ_ENDPOINT`` for dbt profiles.
     On exit, also when the block raises, it stops every process it started by its own PID and restores the
-    environment.
+    environment; the emulators' log files are removed after a clean exit and kept when something failed.
 
     Args:
         job_latency: Seconds every BigQuery query job stays PENDING/RUNNING before its real result shows. The
@@ -187,6 +188,8 @@ def local_gcp(
     if bigquery_port:
         check_port_free(bigquery_port, what="BigQuery emulator (bigquery_port)")
     processes: list[ManagedProcess] = []
+    created: list[ManagedProcess] = []
+    clean = False
     try:
         spare = [p for p in free_ports(6) if p not in (gcs_port, bigquery_port)]
         gcs_public_port = gcs_port or spare.pop()
@@ -204,12 +207,14 @@ def local_gcp(
             name="bigquery-proxy", upstream=bq_direct, port=bq_public_port, request_delay=0.0, job_latency=job_latency
         )
         started = [gcs, bq, bq_proxy]
+        created.extend(started)
         gcs_proxy = None
         if gcs_proxied:
             gcs_proxy = delay_relay(
                 name="gcs-delay-relay", upstream=gcs_direct, port=gcs_public_port, request_delay=gcs_request_delay
             )
             started.append(gcs_proxy)
+            created.append(gcs_proxy)
         for process in started:
             process.start()
             processes.append(process)
@@ -248,6 +253,10 @@ def local_gcp(
         )
         with _patched_environ(env):
             yield handle
+        clean = True
     finally:
         for process in reversed(processes):
             process.stop()
+        if clean:  # the logs are kept (and named in the error) only when something failed
+            for process in created:
+                process.discard_log()

@@ -97,6 +97,10 @@ class ManagedProcess:
                 start_new_session=True,
             )
 
+    def discard_log(self) -> None:
+        """Remove the log file (after a clean stop: nothing to look at)."""
+        self._log.unlink(missing_ok=True)
+
     def log_tail(self) -> str:
         try:
             data = self._log.read_bytes()

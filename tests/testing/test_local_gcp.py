@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from google.api_core.exceptions import Conflict
@@ -48,6 +50,28 @@ def test_emulators_serve_gcs_and_bigquery_and_stop_by_pid() -> None:
         assert all(_alive(pid) for pid in pids)
     assert not any(_alive(pid) for pid in pids)
     assert {key: os.environ.get(key) for key in before} == before
+
+
+def _emulator_logs() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("cosmos-remote-*.log")}
+
+
+def test_a_clean_exit_leaves_no_emulator_logs_and_a_failure_keeps_them() -> None:
+    before = _emulator_logs()
+    with local_gcp():
+        assert len(_emulator_logs() - before) >= 3, "each emulator logs to a file while it runs"
+    assert _emulator_logs() - before == set()
+
+    def fail_inside() -> None:
+        with local_gcp():
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_inside()
+    kept = _emulator_logs() - before
+    assert len(kept) >= 3, "kept for the post-mortem"
+    for name in kept:
+        (Path(tempfile.gettempdir()) / name).unlink()
 
 
 def test_processes_are_stopped_when_the_body_raises() -> None:
