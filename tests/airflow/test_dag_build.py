@@ -230,3 +230,67 @@ def test_unknown_profile_type_lists_the_registered_backends(configs: dict[str, A
         match=r"'duckdb'; registered: \['bigquery'\].*cosmos_remote.backends.*writing-a-backend",
     ):
         DbtDag(dag_id="x", schedule=None, start_date=START, **configs)
+
+
+def test_a_model_with_a_non_ascii_name_is_stored_with_a_percent_encoded_asset_uri(
+    configs: dict[str, Any], tmp_path: Path, airflow_dags_folder: Path
+) -> None:
+    """Airflow stores ASCII asset URIs only: the relation ``café_orders_日本`` becomes ``caf%C3%A9_orders_...``,
+    and the DAG file parses and is stored as the dag-processor stores it."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+    from airflow.models.asset import AssetModel
+    from airflow.utils.session import create_session
+
+    raw = json.loads(Path(configs["project_config"].manifest_path).read_text())
+    raw["nodes"]["model.jaffle_shop.orders"].update(name="café_orders_日本", alias="café_orders_日本")
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(raw, ensure_ascii=False), encoding="utf-8")
+    (airflow_dags_folder / "unicode_dag.py").write_text(
+        "# an Airflow DAG file\n"
+        "from pathlib import Path\nimport pendulum\n"
+        "from cosmos_remote import DbtDag, ExecutionConfig, ProfileConfig, ProjectConfig\n"
+        f"dag = DbtDag(dag_id='unicode_names', schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz='UTC'),\n"
+        f"    project_config=ProjectConfig(dbt_project_path={str(configs['project_config'].dbt_project_path)!r},\n"
+        f"                                 manifest_path={str(manifest)!r}),\n"
+        f"    profile_config=ProfileConfig(profile_name='jaffle_shop', target_name='dev',\n"
+        f"        profiles_yml_filepath={str(configs['profile_config'].profiles_yml_filepath)!r}),\n"
+        "    execution_config=ExecutionConfig(remote_target_path='gs://bucket/cosmos'))\n",
+        encoding="utf-8",
+    )
+    manager = DagBundlesManager()
+    manager.sync_bundles_to_db()
+    bundle = next(b for b in manager.get_all_dag_bundles() if Path(b.path) == airflow_dags_folder)
+    bag = BundleDagBag(dag_folder=str(airflow_dags_folder), bundle_path=bundle.path, bundle_name=bundle.name)
+    assert "unicode_dag.py" not in str(bag.import_errors)
+    sync_bag_to_db(bag, bundle.name, bundle.version)  # raised "URI must be ascii" before
+    expected = "bigquery://local-project/jaffle_shop_marts/caf%C3%A9_orders_%E6%97%A5%E6%9C%AC"
+    with create_session() as session:
+        assert session.query(AssetModel).filter(AssetModel.uri == expected).count() == 1
+    assert "café_orders_日本.run" in bag.dags["unicode_names"].task_dict
+
+
+def test_parsing_a_dag_with_a_connection_built_profile_leaves_nothing_in_the_temp_folder(
+    example_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parse-only profile lives in the cache under its content hash: parsing twice leaves no new file or
+    folder in the temp folder, and reuses one profile folder."""
+    import tempfile
+
+    monkeypatch.setenv("COSMOS_REMOTE_CACHE_DIR", str(tmp_path / "cache"))
+    temp = Path(tempfile.gettempdir())
+    before = set(temp.iterdir())
+    profile = ProfileConfig(
+        profile_name="jaffle_shop", target_name="dev", conn_id="google_cloud_default", dataset="analytics", project="p"
+    )
+    for dag_id in ("conn_profile_1", "conn_profile_2"):
+        DbtDag(
+            dag_id=dag_id,
+            schedule=None,
+            start_date=START,
+            project_config=ProjectConfig(dbt_project_path=example_project),
+            profile_config=profile,
+            execution_config=ExecutionConfig(remote_target_path="gs://bucket/cosmos"),
+        )
+    assert {p.name for p in set(temp.iterdir()) - before} == set()
+    assert len(list((tmp_path / "cache" / "parse-profiles").iterdir())) == 1
