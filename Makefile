@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_TOOLS :=
 -include mk/*.mk
 
-.PHONY: venv demo test lint types unit bench docs lock clean
+.PHONY: venv demo test lint types unit bench soak docs lock clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,9 @@ test: lint types unit
 
 bench: venv
 	$(BIN)/python -m benchmarks $(BENCH)
+
+soak: venv
+	$(BIN)/python -m benchmarks soak
 
 docs: venv
 	$(BIN)/mkdocs build --strict

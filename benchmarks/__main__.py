@@ -8,10 +8,14 @@ import sys
 import time
 from pathlib import Path
 
+#: Run only when named (``make soak``): a long reliability run, not a speed benchmark.
+SEPARATE = frozenset({"soak"})
+
 
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent
-    names = argv or sorted(m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
+    modules = (m.name for m in pkgutil.iter_modules([str(here)]) if not m.name.startswith("_"))
+    names = argv or sorted(name for name in modules if name not in SEPARATE)
     for name in names:
         module = importlib.import_module(f"benchmarks.{name}")
         print(f"\n=== benchmarks/{name}.py ===", flush=True)

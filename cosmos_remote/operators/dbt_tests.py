@@ -42,6 +42,20 @@ class TestOutcome:
     def as_dict(self) -> dict[str, dict[str, Any]]:
         return dict(self.results)
 
+    def totals(self) -> str:
+        """``3 passed, 1 warned, 0 failed`` (tests without a result row count as failed)."""
+        statuses = [result["status"] for result in self.results.values()]
+        failed = statuses.count("fail") + (len(self.errors) - statuses.count("fail"))
+        return f"{statuses.count('pass')} passed, {statuses.count('warn')} warned, {failed} failed"
+
+    def passes(self, tests: Sequence[TestSpec]) -> list[str]:
+        """``PASS not_null_orders_id (model.x...): 0 failing rows`` for each test that passed."""
+        return [
+            f"PASS {t.name} ({t.unique_id}): {self.results[t.unique_id]['failures']} failing row(s)"
+            for t in tests
+            if self.results.get(t.unique_id, {}).get("status") == "pass"
+        ]
+
 
 def _quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

@@ -23,7 +23,10 @@ from cosmos_remote.testing._process import EmulatorError
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
-__all__ = ["isolated_airflow_env", "load_dag", "migrate_metadata_db"]
+__all__ = ["SETTLE_ENV", "isolated_airflow_env", "load_dag", "migrate_metadata_db"]
+
+#: The environment variable of ``[cosmos_remote] defer_settle_seconds``.
+SETTLE_ENV = "AIRFLOW__COSMOS_REMOTE__DEFER_SETTLE_SECONDS"
 
 
 def isolated_airflow_env(home: Path, *, dags_folder: Path | None = None) -> dict[str, str]:
@@ -38,6 +41,9 @@ def isolated_airflow_env(home: Path, *, dags_folder: Path | None = None) -> dict
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        # dag.test() runs tasks and triggers in one process, with no scheduler whose stale executor events the
+        # settle time guards against; airflow_cluster() drops this so a real cluster keeps the default.
+        SETTLE_ENV: "0",
     }
 
 

@@ -35,6 +35,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from cosmos_remote.testing._process import EmulatorError, ManagedProcess, free_port
+from cosmos_remote.testing.airflow import SETTLE_ENV
 
 __all__ = ["AirflowCluster", "AirflowClusterError", "StateRecorder", "airflow_cluster"]
 
@@ -166,6 +167,15 @@ class AirflowCluster:
         rows = self._rows(_TI_SQL, d=dag_id, r=run_id)
         return {(task if index < 0 else f"{task}[{index}]"): state for task, index, state in rows}
 
+    def task_tries(self, dag_id: str, run_id: str) -> dict[str, int]:
+        """``{task_id: try_number}`` of a run: a task that needed a retry has a try number above 1."""
+        rows = self._rows(
+            "select task_id, map_index, try_number from task_instance where dag_id = :d and run_id = :r",
+            d=dag_id,
+            r=run_id,
+        )
+        return {(task if index < 0 else f"{task}[{index}]"): int(tries or 0) for task, index, tries in rows}
+
     def wait(self, dag_id: str, run_id: str, timeout: float = 300) -> str:
         """Wait until the run is ``success`` or ``failed`` and return that state; raise if a component dies."""
         deadline, state = time.monotonic() + timeout, None
@@ -265,7 +275,8 @@ def airflow_cluster(
         raise AirflowClusterError(f"airflow_cluster: the DAGs folder {dags_folder} does not exist; create it first")
     home, dags_folder, port = home.resolve(), dags_folder.resolve(), free_port()
     home.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **(env or {}), **_cluster_env(home, dags_folder, port, parallelism)}
+    inherited = {k: v for k, v in os.environ.items() if k != SETTLE_ENV}  # dag.test()'s 0: not for a scheduler
+    full_env = {**inherited, **(env or {}), **_cluster_env(home, dags_folder, port, parallelism)}
     airflow = [sys.executable, "-m", "airflow"]
     migrate = subprocess.run([*airflow, "db", "migrate"], env=full_env, capture_output=True, text=True, timeout=timeout)
     if migrate.returncode != 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -276,7 +278,7 @@ def test_bad_sql_fails_the_task_with_bigquerys_error_and_spares_other_branches(
     }
     (attempt,) = inserts_for(gcp, "op_failure__broken_run")
     output = capfd.readouterr()
-    failure = f"dbt model.proj.broken: BigQuery job {attempt['job_id']} failed: "
+    failure = f"dbt model model.proj.broken: BigQuery job {attempt['job_id']} failed: "
     assert failure in output.out + output.err
     line = next(x for x in (output.out + output.err).splitlines() if failure in x)
     assert "no_such" in line, "the message carries BigQuery's own error text"
@@ -327,7 +329,7 @@ def test_a_job_that_fails_after_deferring_names_its_id_and_its_link_in_the_conne
     (attempt,) = inserts_for(gcp, "op_late_failure__late_run")
     assert gcp.job_log()["running_answers"][attempt["job_id"]] >= 1, "the job failed after the task deferred"
     output = "".join(capfd.readouterr())
-    failure = f"dbt model.proj.late: BigQuery job {attempt['job_id']} failed: "
+    failure = f"dbt model model.proj.late: BigQuery job {attempt['job_id']} failed: "
     assert failure in output
     link_line = output[output.index(failure) :].splitlines()[1]
     assert attempt["job_id"] in link_line
@@ -385,6 +387,59 @@ def test_test_task_fails_on_an_error_test_and_only_warns_on_a_warn_test(
     warn_ti = next(t for t in dag_run.get_task_instances() if t.task_id == "orders.warn_test")
     results = warn_ti.xcom_pull(task_ids="orders.warn_test")["tests"]
     assert results == {"test.proj.small_ids": {"status": "warn", "failures": 3, "severity": "WARN"}}
+
+
+def test_what_a_user_reads_logs_in_words_rendered_fields_and_asset_extras(
+    gcp: LocalGCP, airflow_dags_folder: Path, dataset: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The log says what ran and what it did, in units, never ``None``; a test task names each outcome; the
+    Rendered Template shows the SQL once, the project and the artifacts; the asset event carries the job."""
+    gcp.set_job_latency(2.0)
+    gcp.bigquery_client().query(f"create table `{dataset}.ids` as select 1 as id").result()
+    scripts = {
+        "model.proj.shown": f"create or replace table `{dataset}.shown` as select 1 as id",
+        "test.proj.not_null_shown_id": _failure_count(f"select id from `{dataset}.ids` where id is null"),
+    }
+    body = """
+    with DAG("op_shown", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+        kw = dict(profile_config=PROFILE, artifacts=ARTIFACTS, poll_interval=1)
+        run = DbtRunAirflowAsyncFactoryOperator(task_id="shown.run", node=node("shown"), **kw)
+        spec = TestSpec("test.proj.not_null_shown_id", "not_null_shown_id")
+        test = DbtTestAirflowAsyncFactoryOperator(task_id="shown.test", node=node("shown"), tests=[spec], **kw)
+        publish() >> run >> test
+    """
+    dag_run = run_dag(gcp, airflow_dags_folder, dag_id="op_shown", dataset=dataset, scripts=scripts, body=body)
+    assert states(dag_run) == {"publish": "success", "shown.run": "success", "shown.test": "success"}
+    text = "".join(capfd.readouterr())
+    ours = [line for line in text.splitlines() if "cosmos_remote.backends" in line]
+    assert ours, "the operators log through their own loggers"
+    assert [line for line in ours if "None" in line] == []
+    assert "dbt model model.proj.shown runs as BigQuery job" in text
+    assert re.search(r"dbt model model.proj.shown done, job \S+: .*(processed|billed|slot ms)", text)
+    assert "dbt tests of model.proj.shown (1 test) runs as BigQuery job" in text
+    assert "dbt tests of model.proj.shown (1 test): 1 passed, 0 warned, 0 failed" in text
+    assert "PASS not_null_shown_id (test.proj.not_null_shown_id): 0 failing row(s)" in text
+
+    from airflow.models.asset import AssetEvent
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    run_ti = next(t for t in dag_run.get_task_instances() if t.task_id == "shown.run")
+    summary = run_ti.xcom_pull(task_ids="shown.run")
+    with create_session() as session:
+        rendered = RenderedTaskInstanceFields.get_templated_fields(run_ti, session=session)
+        (event,) = session.query(AssetEvent).filter(AssetEvent.source_run_id == dag_run.run_id).all()
+        extra = dict(event.extra)
+    assert rendered is not None
+    assert rendered["sql"] == scripts["model.proj.shown"]
+    assert rendered["project_id"] == gcp.project
+    assert rendered["artifact_uri"] == summary["artifacts"]
+    assert summary["artifacts"].startswith(f"gs://{gcp.bucket}/ops/op_shown/")
+    assert "create or replace" not in json.dumps(rendered["job_configuration"]), "the query is shown once"
+    assert extra["job_id"] == summary["job_id"]
+    assert extra["artifacts"] == summary["artifacts"]
+    assert extra["relation"] == f"{gcp.project}.{dataset}.shown"
+    assert f"project={gcp.project}" in summary["job_link"] or gcp.project in summary["job_link"]
 
 
 def test_without_remote_target_path_the_sql_goes_through_xcom(

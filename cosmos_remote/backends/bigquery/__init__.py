@@ -2,7 +2,8 @@
 
 * ``capture/`` -- the render-capture package loaded in dbt's process (a capturing dbt-bigquery adapter).
 * :mod:`.profile` -- dbt-bigquery targets: a placeholder at parse, the connection's at run time.
-* :mod:`.operators` -- the run and test operators (subclasses of the provider's ``BigQueryInsertJobOperator``).
+* :mod:`.operators`, :mod:`.test_operator` -- the run and test operators (subclasses of the provider's
+  ``BigQueryInsertJobOperator``).
 * :mod:`.hooks`, :mod:`.triggers` -- the provider's hook and trigger, honouring a connection's ``api_endpoint``.
 * :mod:`.jobs` -- job ids, labels, links and the summary each task records.
 
@@ -36,7 +37,7 @@ class BigQueryBackend(WarehouseBackend):
 
     profile_type = "bigquery"
     run_operator = "cosmos_remote.backends.bigquery.operators:DbtRunBigQueryOperator"
-    test_operator = "cosmos_remote.backends.bigquery.operators:DbtTestBigQueryOperator"
+    test_operator = "cosmos_remote.backends.bigquery.test_operator:DbtTestBigQueryOperator"
 
     @property
     def capture_package(self) -> Path:

@@ -19,8 +19,10 @@ __all__ = [
     "FIXED_PROVIDER_ARGUMENTS",
     "MAX_ATTEMPTS",
     "check_poll_interval",
+    "human_bytes",
     "job_id_prefix",
     "job_link",
+    "job_outcome",
     "job_summary",
     "query_options",
     "refuse_fixed_arguments",
@@ -125,6 +127,56 @@ def refuse_fixed_arguments(kwargs: dict[str, Any], *, task_id: object) -> None:
     for name in FIXED_PROVIDER_ARGUMENTS:
         if name in kwargs:
             raise ConfigError(f"task {task_id!r}: {refusal('operator_args', name)}")
+
+
+def human_bytes(size: object) -> str | None:
+    """``12.3 MB`` (decimal units, as the BigQuery console shows them); None when unknown.
+
+    Example:
+        >>> human_bytes(12_345_678), human_bytes(0), human_bytes(None)
+        ('12.3 MB', '0 B', None)
+    """
+    if isinstance(size, str) and size.isdigit():
+        size = int(size)
+    if isinstance(size, bool) or not isinstance(size, int | float):
+        return None
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+def job_outcome(summary: Mapping[str, Any]) -> str:
+    """What a finished job did, in words, leaving out what BigQuery did not report (never a ``None``).
+
+    Example:
+        >>> job_outcome({"job_id": "j1", "total_bytes_processed": 2_500_000, "total_bytes_billed": 10_485_760,
+        ...              "slot_millis": 1234, "statement_type": "CREATE_TABLE_AS_SELECT", "cache_hit": False,
+        ...              "num_dml_affected_rows": None})
+        'job j1: 2.5 MB processed, 10.5 MB billed, 1,234 slot ms, CREATE_TABLE_AS_SELECT'
+    """
+    parts = []
+    processed, billed = (
+        human_bytes(summary.get("total_bytes_processed")),
+        human_bytes(summary.get("total_bytes_billed")),
+    )
+    if processed is not None:
+        parts.append(f"{processed} processed")
+    if billed is not None:
+        parts.append(f"{billed} billed")
+    slot_ms = summary.get("slot_millis")
+    if isinstance(slot_ms, int) and not isinstance(slot_ms, bool):
+        parts.append(f"{slot_ms:,} slot ms")
+    rows = summary.get("num_dml_affected_rows")
+    if isinstance(rows, int) and not isinstance(rows, bool):
+        parts.append(f"{rows:,} rows affected")
+    if summary.get("cache_hit") is True:
+        parts.append("from the query cache")
+    if summary.get("statement_type"):
+        parts.append(str(summary["statement_type"]))
+    return f"job {summary.get('job_id')}" + (": " + ", ".join(parts) if parts else "")
 
 
 def check_poll_interval(value: object, *, task_id: object) -> None:

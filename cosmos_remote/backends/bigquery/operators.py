@@ -10,6 +10,7 @@ job, completes from a succeeded one, and submits anew only after a failure.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,6 +26,7 @@ from cosmos_remote.backends.bigquery.jobs import (
     check_poll_interval,
     job_id_prefix,
     job_link,
+    job_outcome,
     job_summary,
     query_options,
     refuse_fixed_arguments,
@@ -32,19 +34,12 @@ from cosmos_remote.backends.bigquery.jobs import (
     relation_name,
     sanitize_labels,
 )
-from cosmos_remote.backends.bigquery.triggers import BigQueryInsertJobTrigger
+from cosmos_remote.backends.bigquery.triggers import BigQueryInsertJobTrigger, settle_seconds
 from cosmos_remote.config import ProfileConfig
 from cosmos_remote.dbt.manifest import DbtNode
-from cosmos_remote.operators.dbt_tests import (
-    TestSpec,
-    evaluate_tests,
-    failure_count_query,
-    split_failure_count_query,
-)
-from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
-from cosmos_remote.publish import TEST_QUERY_FILE
+from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator
 
-__all__ = ["DbtRunBigQueryOperator", "DbtTestBigQueryOperator"]
+__all__ = ["BigQueryJobOperator", "DbtRunBigQueryOperator"]
 
 if TYPE_CHECKING:
     from pydantic import JsonValue
@@ -54,12 +49,20 @@ if TYPE_CHECKING:
 _STATE_KEY = "cosmos_remote_bigquery_job"
 
 
-class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
+class BigQueryJobOperator(BigQueryInsertJobOperator):
     """Shared job handling on the provider's extension points: the SQL is fetched once per try, ``submit_job``
     reattaches or inserts under a deterministic id (``generate_job_id``), ``execute_complete`` records the job."""
 
-    template_fields: Sequence[str] = ("sql", "unique_id", "project_id", "dataset", "location", "configuration")
-    template_fields_renderers = {"sql": "sql", "configuration": "json"}
+    template_fields: Sequence[str] = (
+        "sql",
+        "unique_id",
+        "project_id",
+        "dataset",
+        "location",
+        "artifact_uri",
+        "job_configuration",
+    )
+    template_fields_renderers = {"sql": "sql", "job_configuration": "json"}
     ui_color = "#e8f0fe"
 
     def __init__(
@@ -94,6 +97,8 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         self.extra_labels = dict(labels or {})
         self.query_options = query_options(profile_config.profile_args)
         self.sql: str = ""
+        self.artifact_uri: str = ""
+        self.job_configuration: dict[str, Any] = {}
         self.published_relation: ArtifactRelation | None = None
         self.bigquery_job: Any = None
 
@@ -107,22 +112,34 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         resumed = self._job_of_this_try(context)
         if resumed is not None:
             self.bigquery_job, saved = resumed
-            self.sql = self._sql_of_job(self.bigquery_job)
+            self.sql = self.sql_of_job(self.bigquery_job)
             self.published_relation = relation_from_name(saved.get("relation"))
+            self.artifact_uri = str(saved.get("artifacts") or "")
         else:
-            self.sql = self._load_sql(context)
+            self.sql = self.fetch_sql(context)
+        self.project_id = self._project(self._new_hook())
         self.configuration = {
             "query": {"query": self.sql, "useLegacySql": False, **self.query_options},
             "labels": self._labels(context),
         }
+        # What the UI shows next to the SQL: the job's settings without the query text a second time.
+        self.job_configuration = {
+            "query": {"useLegacySql": False, **self.query_options},
+            "labels": self.configuration["labels"],
+        }
 
-    def _load_sql(self, context: Context) -> str:
+    def fetch_sql(self, context: Context) -> str:
         store, ref = self.artifacts.open(context["ti"])
         sql = store.fetch(ref=ref, unique_id=self.unique_id).decode("utf-8")
         self.published_relation = store.read_index(ref=ref).nodes[self.unique_id].relation
+        self.artifact_uri = ref.uri
         return sql
 
-    def _sql_of_job(self, job: Any) -> str:
+    def describe(self) -> str:
+        """The node in log lines: ``dbt model model.jaffle_shop.orders``."""
+        return f"dbt {self.node.resource_type} {self.unique_id}"
+
+    def sql_of_job(self, job: Any) -> str:
         return str(getattr(job, "query", None) or "")
 
     def _labels(self, context: Context) -> dict[str, str]:
@@ -156,7 +173,8 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         """``submit_job``, then defer to the endpoint-aware trigger while the job runs (the worker slot is free)."""
         job_id = self.submit_job(context)
         job = self.bigquery_job
-        self.log.info("dbt %s runs as BigQuery job %s: %s", self.unique_id, job_id, self._link(job_id))
+        if job.state != "DONE":
+            self.log.info("%s runs as BigQuery job %s: %s", self.describe(), job_id, self._link(job_id))
         if job.running():
             self.defer(
                 trigger=BigQueryInsertJobTrigger(
@@ -167,6 +185,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
                     poll_interval=self.poll_interval,
                     impersonation_chain=self.impersonation_chain,
                     cancel_on_kill=self.cancel_on_kill,
+                    settle_until=time.time() + settle_seconds(),
                 ),
                 method_name="execute_complete",
                 kwargs={"job_id": job_id},
@@ -184,7 +203,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         BigQueryJobDetailLink.persist(
             context=context, project_id=self.project_id, location=self.location or job.location, job_id=job.job_id
         )
-        self._persist_table_link(context)
+        self.persist_table_link(context)
         return str(job.job_id)
 
     def _reattach(self, context: Context, hook: BigQueryHook) -> Any:
@@ -202,7 +221,9 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
             return job
         if not job.error_result:
             self.log.info(
-                "Job %s of a previous try already succeeded; not running %s again", job.job_id, self.unique_id
+                "Job %s of a previous try already succeeded: %s completes from it, without running again",
+                job.job_id,
+                self.describe(),
             )
             return job
         self.log.info("Job %s of a previous try failed (%s); submitting a new job", job.job_id, job.error_result)
@@ -230,6 +251,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
                 "max_tries": ti.max_tries,
                 "try_number": ti.try_number,
                 "relation": relation_name(self.published_relation),
+                "artifacts": self.artifact_uri,
             }
             state.set(_STATE_KEY, saved)
         try:
@@ -259,7 +281,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
     def _project(self, hook: BigQueryHook) -> str:
         return str(self.project_id or hook.project_id)
 
-    def _persist_table_link(self, context: Context) -> None:
+    def persist_table_link(self, context: Context) -> None:
         relation = self.published_relation or self.node.relation
         if relation is not None:
             BigQueryTableLink.persist(
@@ -275,7 +297,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         job_id = job_id or event.get("job_id") or (resumed.job_id if resumed is not None else None)
         if event.get("status") == "error":
             raise AirflowException(
-                f"dbt {self.unique_id}: BigQuery job {job_id} failed: {event.get('message')}\n{self._link(job_id)}"
+                f"{self.describe()}: BigQuery job {job_id} failed: {event.get('message')}\n{self._link(job_id)}"
             )
         job = self.bigquery_job
         if job is None or job.job_id != job_id or job.state != "DONE":
@@ -294,7 +316,7 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
     def _finish(self, context: Context, job: Any, *, deferred: bool = False) -> Any:
         if job.error_result:
             raise AirflowException(
-                f"dbt {self.unique_id}: BigQuery job {job.job_id} failed: {job.error_result.get('message')}\n"
+                f"{self.describe()}: BigQuery job {job.job_id} failed: {job.error_result.get('message')}\n"
                 f"{self._link(job.job_id)}"
             )
         summary = job_summary(job, project_id=self.project_id, location=self.location)
@@ -302,25 +324,17 @@ class _DbtBigQueryJobOperator(BigQueryInsertJobOperator):
         summary.update(
             unique_id=self.unique_id,
             relation=relation_name(relation),
+            artifacts=self.artifact_uri or None,
             deferred=deferred,
         )
-        self.log.info(
-            "dbt %s done: job %s, %s bytes processed, %s bytes billed, %s slot ms, cache hit %s, statement %s",
-            self.unique_id,
-            job.job_id,
-            summary["total_bytes_processed"],
-            summary["total_bytes_billed"],
-            summary["slot_millis"],
-            summary["cache_hit"],
-            summary["statement_type"],
-        )
-        return self._result(context, job, summary)
+        self.log.info("%s done, %s", self.describe(), job_outcome(summary))
+        return self.record(context, job, summary)
 
-    def _result(self, context: Context, job: Any, summary: dict[str, Any]) -> Any:
+    def record(self, context: Context, job: Any, summary: dict[str, Any]) -> Any:
         return summary
 
 
-class DbtRunBigQueryOperator(DbtRunAirflowAsyncFactoryOperator, _DbtBigQueryJobOperator):
+class DbtRunBigQueryOperator(DbtRunAirflowAsyncFactoryOperator, BigQueryJobOperator):
     """Builds a dbt model, snapshot or seed from its published BigQuery script, as one deferrable query job.
 
     Its outlet is the node's relation as an Airflow Asset (``bigquery://project/dataset/table``), so downstream DAGs
@@ -334,7 +348,7 @@ class DbtRunBigQueryOperator(DbtRunAirflowAsyncFactoryOperator, _DbtBigQueryJobO
         super().__init__(node=node, **kwargs)
         self.asset = asset
 
-    def _result(self, context: Context, job: Any, summary: dict[str, Any]) -> Any:
+    def record(self, context: Context, job: Any, summary: dict[str, Any]) -> Any:
         """The asset event carries the job and the relation the setup task published (the outlet itself is fixed
         at parse; a different published relation is logged, naming both)."""
         if self.asset is not None and self.asset in self.outlets:
@@ -349,45 +363,13 @@ class DbtRunBigQueryOperator(DbtRunAirflowAsyncFactoryOperator, _DbtBigQueryJobO
                     parsed,
                     self.asset.uri,
                 )
-            context["outlet_events"][self.asset].extra.update(
-                {"relation": published, "job_id": summary["job_id"], "job_link": summary["job_link"]}
-            )
-        return summary
-
-
-class DbtTestBigQueryOperator(DbtTestAirflowAsyncFactoryOperator, _DbtBigQueryJobOperator):
-    """Runs the failure-count queries of one or more dbt tests as one deferrable job, then applies each test's
-    severity, ``warn_if`` and ``error_if`` like ``dbt test``: errors fail the task, warnings are logged."""
-
-    operator_extra_links = (BigQueryJobDetailLink(),)  # type: ignore[assignment]
-
-    def __init__(self, *, node: DbtNode, tests: Sequence[TestSpec], **kwargs: Any) -> None:
-        super().__init__(node=node, **kwargs)
-        self.tests = list(tests)
-        self._test_sql: dict[str, str] = {}
-
-    def _persist_table_link(self, context: Context) -> None:
-        """A test task has no table of its own: only the job link."""
-
-    def _load_sql(self, context: Context) -> str:
-        store, ref = self.artifacts.open(context["ti"])
-        self._test_sql = {
-            t.unique_id: store.fetch(ref=ref, unique_id=t.unique_id, name=TEST_QUERY_FILE).decode("utf-8")
-            for t in self.tests
-        }
-        return failure_count_query(self._test_sql)
-
-    def _sql_of_job(self, job: Any) -> str:
-        query = super()._sql_of_job(job)
-        self._test_sql = split_failure_count_query(query, [t.unique_id for t in self.tests])
-        return query
-
-    def _result(self, context: Context, job: Any, summary: dict[str, Any]) -> Any:
-        rows = {row["test_id"]: dict(row.items()) for row in job.result()}
-        outcome = evaluate_tests(self.tests, rows=rows, sql=self._test_sql)
-        for line in outcome.warnings:
-            self.log.warning("%s", line)
-        summary["tests"] = outcome.as_dict()
-        if outcome.errors:
-            raise AirflowException("dbt tests failed:\n" + "\n\n".join(outcome.errors))
+            extra = {
+                "relation": published,
+                "job_id": summary["job_id"],
+                "job_link": summary["job_link"],
+                "bytes_billed": summary["total_bytes_billed"],
+                "rows_affected": summary["num_dml_affected_rows"],
+                "artifacts": summary["artifacts"],
+            }
+            context["outlet_events"][self.asset].extra.update({k: v for k, v in extra.items() if v is not None})
         return summary
