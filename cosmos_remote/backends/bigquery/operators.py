@@ -129,6 +129,7 @@ class BigQueryJobOperator(BigQueryInsertJobOperator):
         }
 
     def fetch_sql(self, context: Context) -> str:
+        """The node's verified script from the run's artifacts (the test operator fetches its tests' queries)."""
         store, ref = self.artifacts.open(context["ti"])
         sql = store.fetch(ref=ref, unique_id=self.unique_id).decode("utf-8")
         self.published_relation = store.read_index(ref=ref).nodes[self.unique_id].relation
@@ -140,6 +141,7 @@ class BigQueryJobOperator(BigQueryInsertJobOperator):
         return f"dbt {self.node.resource_type} {self.unique_id}"
 
     def sql_of_job(self, job: Any) -> str:
+        """The SQL a job ran, for a task resumed after its trigger (no second read of the store)."""
         return str(getattr(job, "query", None) or "")
 
     def _labels(self, context: Context) -> dict[str, str]:
