@@ -148,3 +148,24 @@ class ManagedProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(popen.pid, signal.SIGKILL)
             popen.wait(timeout=grace)
+        # The leader is gone; its children (task runners, workers) got the same SIGTERM and may take a moment
+        # longer. Stopped means the whole group is gone: wait for it, then SIGKILL what is left.
+        if not _group_gone(popen.pid, timeout=grace):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(popen.pid, signal.SIGKILL)
+            _group_gone(popen.pid, timeout=grace)
+
+
+def _group_gone(pgid: int, *, timeout: float) -> bool:
+    """Wait up to ``timeout`` s until no process is left in the process group ``pgid``; whether none is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # a member we may not signal: treat as not ours to wait for
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
