@@ -41,9 +41,6 @@ def isolated_airflow_env(home: Path, *, dags_folder: Path | None = None) -> dict
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(home / "plugins"),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-        # dag.test() runs tasks and triggers in one process, with no scheduler whose stale executor events the
-        # settle time guards against; airflow_cluster() drops this so a real cluster keeps the default.
-        SETTLE_ENV: "0",
     }
 
 

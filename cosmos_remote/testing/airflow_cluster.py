@@ -35,7 +35,6 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from cosmos_remote.testing._process import EmulatorError, ManagedProcess, free_port
-from cosmos_remote.testing.airflow import SETTLE_ENV
 
 __all__ = ["AirflowCluster", "AirflowClusterError", "StateRecorder", "airflow_cluster"]
 
@@ -275,8 +274,7 @@ def airflow_cluster(
         raise AirflowClusterError(f"airflow_cluster: the DAGs folder {dags_folder} does not exist; create it first")
     home, dags_folder, port = home.resolve(), dags_folder.resolve(), free_port()
     home.mkdir(parents=True, exist_ok=True)
-    inherited = {k: v for k, v in os.environ.items() if k != SETTLE_ENV}  # dag.test()'s 0: not for a scheduler
-    full_env = {**inherited, **(env or {}), **_cluster_env(home, dags_folder, port, parallelism)}
+    full_env = {**os.environ, **(env or {}), **_cluster_env(home, dags_folder, port, parallelism)}
     airflow = [sys.executable, "-m", "airflow"]
     migrate = subprocess.run([*airflow, "db", "migrate"], env=full_env, capture_output=True, text=True, timeout=timeout)
     if migrate.returncode != 0:

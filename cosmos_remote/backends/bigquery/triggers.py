@@ -28,10 +28,13 @@ DEFAULT_SETTLE_SECONDS = 10.0
 
 
 def settle_seconds() -> float:
-    """``[cosmos_remote] defer_settle_seconds`` (a number >= 0), else :data:`DEFAULT_SETTLE_SECONDS`."""
+    """``[cosmos_remote] defer_settle_seconds`` (a number >= 0), else :data:`DEFAULT_SETTLE_SECONDS`; 0 under
+    ``dag.test()``, which runs the trigger inline in the task's own process: no scheduler, no stale event."""
     from cosmos_remote.errors import ConfigError
     from cosmos_remote.settings import setting
 
+    if _in_process_test():
+        return 0.0
     found = setting("defer_settle_seconds", cosmos_fallback=False)
     if found is None:
         return DEFAULT_SETTLE_SECONDS
@@ -42,6 +45,16 @@ def settle_seconds() -> float:
     if value < 0:
         raise ConfigError(f"{found.source}: {found.value!r} is not a number of seconds >= 0 (e.g. 10).")
     return value
+
+
+def _in_process_test() -> bool:
+    """Whether this task runs under ``dag.test()`` (the Task SDK's in-process supervisor comms are installed)."""
+    try:
+        from airflow.sdk.execution_time import task_runner
+    except ImportError:
+        return False
+    comms = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    return type(comms).__name__ == "InProcessSupervisorComms"
 
 
 class BigQueryInsertJobTrigger(_ProviderInsertJobTrigger):
