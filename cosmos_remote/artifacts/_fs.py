@@ -11,9 +11,11 @@ storage_options)``, the provider factory that ``ObjectStoragePath(url, conn_id=.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -233,13 +235,42 @@ async def transfer_async(fs: Any, path: str, data: bytes | None, retry: RetryPol
     raise AssertionError("unreachable")
 
 
+#: Serializes create-only writes on synchronous filesystems other than local disk (memory://), whose
+#: ``pipe_file(mode="create")`` checks and writes in two steps.
+_CREATE_LOCK: Final = threading.Lock()
+
+
+def _create_only(fs: Any, path: str, data: bytes, kwargs: Mapping[str, Any]) -> None:
+    """Write ``data`` only if ``path`` does not exist yet, atomically (fsspec's own create mode checks, then writes):
+    on local disk the name is taken with ``O_EXCL`` first, elsewhere (memory://) the check-then-write is locked."""
+    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        import os
+
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))  # FileExistsError: taken
+        try:
+            fs.pipe_file(path, data, **{key: value for key, value in kwargs.items() if key != "mode"})
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # give the name back, so a retry can take it again
+            raise
+        return
+    with _CREATE_LOCK:
+        fs.pipe_file(path, data, **kwargs)
+
+
 def transfer_sync(fs: Any, path: str, data: bytes | None, retry: RetryPolicy, kwargs: WriteKwargs) -> Any:
-    """:func:`transfer_async` for a synchronous filesystem."""
+    """:func:`transfer_async` for a synchronous filesystem; create-only writes are atomic (see
+    :func:`_create_only`)."""
     for attempt in range(retry.attempts):
         try:
             if data is None:
                 return fs.cat_file(path)
-            fs.pipe_file(path, data, **kwargs(path))
+            options = kwargs(path)
+            if options.get("mode") == "create":
+                _create_only(fs, path, data, options)
+            else:
+                fs.pipe_file(path, data, **options)
             return None
         except Exception as exc:
             if attempt + 1 >= retry.attempts or not is_transient(exc):
