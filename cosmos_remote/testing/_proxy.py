@@ -8,6 +8,10 @@ Two knobs, both optional:
 * Always, for BigQuery: a second ``jobs.insert`` with a job id already used answers ``409 Already Exists`` (the
   emulator accepts duplicates; BigQuery does not, and retry-safe job ids depend on it), and job labels sent with
   ``jobs.insert`` are kept and shown in ``jobs.get`` (the emulator drops them).
+* Always, for BigQuery: an unparameterized ``NUMERIC`` / ``DECIMAL`` type in a query (``CAST(x AS NUMERIC)``, a
+  column definition ```col` NUMERIC``) is sent to the emulator as ``NUMERIC(38, 9)``, which is what BigQuery's
+  NUMERIC is. The emulator otherwise stores such columns with 3 decimal places (``12.500`` for ``12.5``, and
+  ``1.235`` for ``1.23456``), while its load jobs keep 9, as BigQuery does.
 * ``--job-latency S`` keeps every BigQuery job PENDING/RUNNING for ``S`` seconds after it was inserted: the
   emulator finishes each job inside the insert call, which would never let a deferrable operator defer. Responses of
   ``jobs.insert``, ``jobs.get``, ``jobs.query`` and ``getQueryResults`` for a younger job say ``RUNNING`` /
@@ -93,6 +97,59 @@ class _JobClock:
         return young
 
 
+# String literals, quoted identifiers and comments, which the type rewrite leaves alone.
+_NOT_SQL_CODE: Final = re.compile(
+    "("
+    + "|".join(
+        (
+            r"'''[\s\S]*?'''",  # triple-quoted strings
+            r'"""[\s\S]*?"""',
+            r"'(?:\\.|[^'\\])*'",  # quoted strings, with escapes
+            r'"(?:\\.|[^"\\])*"',
+            r"--[^\n]*",  # comments
+            r"#[^\n]*",
+            r"/\*[\s\S]*?\*/",
+        )
+    )
+    + ")"
+)
+_BARE_NUMERIC: Final = re.compile(r"(\bAS\s+|`\s+)(?:NUMERIC|DECIMAL)\b(?!\s*[('\"])", re.IGNORECASE)
+
+
+def numeric_as_bigquery(sql: str) -> str:
+    """``sql`` with each unparameterized NUMERIC type after ``AS`` or a quoted column name made ``NUMERIC(38, 9)``.
+
+    Example:
+        >>> numeric_as_bigquery("create table t (`amount` numeric, `n` NUMERIC(10, 2)); select cast('1' as numeric)")
+        "create table t (`amount` NUMERIC(38, 9), `n` NUMERIC(10, 2)); select cast('1' as NUMERIC(38, 9))"
+    """
+    parts = _NOT_SQL_CODE.split(sql)
+    for index in range(0, len(parts), 2):  # the even parts are code; the odd ones the literals and comments
+        parts[index] = _BARE_NUMERIC.sub(lambda m: f"{m.group(1)}NUMERIC(38, 9)", parts[index])
+    return "".join(parts)
+
+
+def _rewrite_query(path: str, body: bytes) -> bytes:
+    """The request body with its query text passed through :func:`numeric_as_bigquery`."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body
+    if not isinstance(payload, dict):
+        return body
+    holder = payload
+    if _INSERT_PATH.search(path):
+        holder = (payload.get("configuration") or {}).get("query") or {}
+    query = holder.get("query")
+    if not isinstance(query, str) or not re.search(r"numeric|decimal", query, re.IGNORECASE):
+        return body
+    rewritten = numeric_as_bigquery(query)
+    if rewritten == query:
+        return body
+    holder["query"] = rewritten
+    return json.dumps(payload).encode()
+
+
 def _job_id_of(payload: dict[str, Any]) -> str | None:
     reference = payload.get("jobReference")
     job_id = reference.get("jobId") if isinstance(reference, dict) else None
@@ -144,6 +201,12 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
             await asyncio.sleep(delay["request"])
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         body = await request.body()
+        if (
+            request.method == "POST"
+            and body
+            and (_INSERT_PATH.search(request.url.path) or _QUERY_PATH.search(request.url.path))
+        ):
+            body = _rewrite_query(request.url.path, body)
         inserted: tuple[str, dict[str, str]] | None = None
         if request.method == "POST" and _INSERT_PATH.search(request.url.path) and body:
             try:
