@@ -74,6 +74,16 @@ def _row_counts(gcp: LocalGCP, tis: list[Any]) -> list[tuple[str, int]]:
     return counts
 
 
+def _exists(store: ArtifactStore, uri: str, name: str) -> bool:
+    from cosmos_remote.errors import DbtArtifactMissingError
+
+    try:
+        store.read_dbt_artifact(uri=uri, name=name)
+    except DbtArtifactMissingError:
+        return False
+    return True
+
+
 def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="cosmos-remote-demo-"))
     os.environ.update(isolated_airflow_env(home, dags_folder=DAGS))
@@ -113,12 +123,15 @@ def main() -> int:
             print(f"  {relation:<55} {count:>5}")
         from cosmos_remote.cli import main as cli
 
-        command = ["ls", last["ref"]["uri"], "--conn-id", gcp.conn_id]
-        print(f"\n$ cosmos-remote {' '.join(command)}", flush=True)
-        cli(command)
+        for command in (["ls", last["ref"]["uri"]], ["report", last["ref"]["uri"]]):
+            print(f"\n$ cosmos-remote {' '.join(command)}", flush=True)
+            cli([*command, "--conn-id", gcp.conn_id])
+        dbt_files = [name for name in ("manifest.json", "run_results.json") if _exists(store, ref.uri, name)]
+        print(f"\ndbt's artifacts next to the index: {', '.join(dbt_files) or 'none'}")
         print("\nThe same on a real bucket (the demo's emulators stop with it):")
         print(f"  cosmos-remote ls {last['ref']['uri']}")
         print(f"  cosmos-remote show {last['ref']['uri']} orders_incremental")
+        print(f"  cosmos-remote report {last['ref']['uri']}")
     return 0
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "ChecksumMismatchError",
     "ConfigError",
     "CosmosRemoteError",
+    "DbtArtifactMissingError",
     "DbtDepsError",
     "DbtInvocationError",
     "DependencyCycleError",
@@ -242,6 +243,23 @@ class ArtifactMissingError(ArtifactError, FileNotFoundError):
         super().__init__(
             f"file {path!r} of node {unique_id!r} is listed in the index of {uri!r} but missing from the store "
             f"(deleted by a lifecycle rule or by hand?). Re-run the setup task of this DAG run."
+        )
+
+
+class DbtArtifactMissingError(ArtifactError, FileNotFoundError):
+    """A run has no ``manifest.json`` / ``run_results.json`` (yet)."""
+
+    def __init__(self, *, uri: str, name: str) -> None:
+        self.uri = uri
+        self.name = name
+        writer = (
+            "the DAG run's dbt_run_end task, once every node task is done"
+            if name == "run_results.json"
+            else ("the setup task, with the node files")
+        )
+        super().__init__(
+            f"{uri}/{name} does not exist. It is written by {writer}; a run published by an older cosmos_remote, "
+            f"or through XCom (no remote_target_path), has none."
         )
 
 

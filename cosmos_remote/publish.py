@@ -13,7 +13,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 
-from cosmos_remote.artifacts import PRIMARY_FILE, ArtifactRef, ArtifactStore, NodeArtifact, Relation, RunScope
+from cosmos_remote.artifacts import (
+    MANIFEST_FILE,
+    PRIMARY_FILE,
+    ArtifactRef,
+    ArtifactStore,
+    NodeArtifact,
+    Relation,
+    RunScope,
+)
+from cosmos_remote.dbt.manifest import run_hooks_node
 from cosmos_remote.dbt.results import RenderedNode, RenderResult
 from cosmos_remote.errors import RenderError
 
@@ -24,9 +33,10 @@ __all__ = [
     "node_artifact",
     "node_artifacts",
     "render_and_publish",
+    "run_hooks_artifacts",
 ]
 
-#: ``render(on_node=...)``: runs dbt, calling ``on_node(node, prelude_script)`` for each node as it is rendered.
+#: ``render(on_node=...)``: runs dbt, calling ``on_node(node)`` for each node as it is rendered.
 Render = Callable[..., RenderResult]
 #: A context manager around one stage (``"render"`` or ``"commit"``), e.g. a progress display.
 Stage = Callable[[str], AbstractContextManager[object]]
@@ -35,13 +45,8 @@ Stage = Callable[[str], AbstractContextManager[object]]
 TEST_QUERY_FILE = "query"
 
 
-def _files(node: RenderedNode, prelude: str) -> dict[str, str | bytes]:
-    script = node.script
-    if prelude and node.resource_type != "test":
-        # Run-level statements (CREATE SCHEMA IF NOT EXISTS ...) are idempotent: every node carries them, so any
-        # node can run, or be retried, alone.
-        script = f"{prelude.rstrip().rstrip(';')};\n{script}"
-    files: dict[str, str | bytes] = {"script": script}
+def _files(node: RenderedNode) -> dict[str, str | bytes]:
+    files: dict[str, str | bytes] = {"script": node.script}
     if node.compiled_sql:
         files["compiled"] = node.compiled_sql
     if node.seed_csv is not None:
@@ -51,7 +56,7 @@ def _files(node: RenderedNode, prelude: str) -> dict[str, str | bytes]:
     return files
 
 
-def node_artifact(node: RenderedNode, *, prelude_script: str) -> NodeArtifact:
+def node_artifact(node: RenderedNode) -> NodeArtifact:
     """The :class:`NodeArtifact` of one rendered node, its files laid out like dbt's ``target/run`` tree."""
     relation = Relation()
     if node.relation is not None:
@@ -60,7 +65,7 @@ def node_artifact(node: RenderedNode, *, prelude_script: str) -> NodeArtifact:
         )
     return NodeArtifact(
         unique_id=node.unique_id,
-        files=_files(node, prelude_script),
+        files=_files(node),
         resource_type=node.resource_type,
         package_name=node.package_name,
         resource_path=node.resource_path,
@@ -69,9 +74,27 @@ def node_artifact(node: RenderedNode, *, prelude_script: str) -> NodeArtifact:
     )
 
 
-def node_artifacts(result: RenderResult) -> list[NodeArtifact]:
-    """One :class:`NodeArtifact` per rendered node of ``result``."""
-    return [node_artifact(node, prelude_script=result.prelude_script) for node in result.nodes.values()]
+def run_hooks_artifacts(result: RenderResult, *, project_name: str) -> list[NodeArtifact]:
+    """The run-level scripts: ``on-run-start`` (dbt's schema creation and on-run-start hooks) and ``on-run-end``,
+    each one node (:func:`~cosmos_remote.dbt.manifest.run_hooks_node`), published even when empty."""
+    scripts = {"on-run-start": result.on_run_start_script, "on-run-end": result.on_run_end_script}
+    return [
+        NodeArtifact(
+            unique_id=run_hooks_node(project_name, phase).unique_id,
+            files={PRIMARY_FILE: script},
+            resource_type="operation",
+            package_name=project_name,
+            resource_path=f"hooks/{phase}.sql",
+            materialization="operation",
+        )
+        for phase, script in scripts.items()
+    ]
+
+
+def node_artifacts(result: RenderResult, *, project_name: str = "") -> list[NodeArtifact]:
+    """One :class:`NodeArtifact` per rendered node of ``result``, then the run-level scripts."""
+    nodes = [node_artifact(node) for node in result.nodes.values()]
+    return nodes + run_hooks_artifacts(result, project_name=result.project_name or project_name)
 
 
 @dataclass(frozen=True)
@@ -138,9 +161,9 @@ def render_and_publish(
     streamed = 0
     with store.begin_publish(scope=scope) as session:
 
-        def on_node(node: RenderedNode, prelude_script: str) -> None:
+        def on_node(node: RenderedNode) -> None:
             nonlocal streamed
-            session.add(node_artifact(node, prelude_script=prelude_script))
+            session.add(node_artifact(node))
             streamed += 1
 
         started = time.perf_counter()
@@ -149,14 +172,14 @@ def render_and_publish(
         render_seconds = time.perf_counter() - started
         if check is not None:
             check(result)
-        nodes = tuple(node_artifacts(result))
+        name = result.project_name or project_name or ""
+        nodes = tuple(node_artifacts(result, project_name=name))
         if max_script_bytes is not None:
             check_script_sizes(nodes, limit=max_script_bytes)
         started = time.perf_counter()
         with stage("commit"):
-            ref = session.commit(
-                nodes=nodes, project_name=result.project_name or project_name or "", dbt_version=result.dbt_version
-            )
+            dbt_files = {MANIFEST_FILE: result.manifest_json} if result.manifest_json is not None else {}
+            ref = session.commit(nodes=nodes, project_name=name, dbt_version=result.dbt_version, dbt_files=dbt_files)
         publish_seconds = time.perf_counter() - started
     return Published(
         ref=ref,

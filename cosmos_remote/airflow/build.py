@@ -1,15 +1,18 @@
 """Create the Airflow tasks of a task plan (:mod:`cosmos_remote.dbt.plan`): a setup task, one task group per
-planned node, tests per TestBehavior.
+planned node, tests per TestBehavior, the run-level hooks, and the task that writes ``run_results.json``.
 
 Each planned node gets a task group holding its ``run`` (or ``seed`` / ``snapshot``) task and, with
 :attr:`TestBehavior.AFTER_EACH`, a ``test`` task that runs the node's tests before anything downstream starts (as
 ``dbt build`` does); :attr:`TestBehavior.AFTER_ALL` puts every test task in a ``tests`` group after all nodes.
+With ``on-run-start`` hooks, ``dbt_on_run_start`` runs them once between the setup task and the first nodes; with
+``on-run-end`` hooks, ``dbt_on_run_end`` runs them once after every node task is done, whatever its state. The last
+task, ``dbt_run_results``, writes dbt's ``run_results.json`` and fails when a node failed, so the DAG run does.
 Parse-time only: nothing here touches the network or runs dbt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,15 +21,23 @@ from airflow.sdk import BaseOperator, TaskGroup
 from cosmos_remote.airflow._options import DbtOptions
 from cosmos_remote.artifacts.reference import ArtifactSource
 from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig, TestBehavior
-from cosmos_remote.dbt.manifest import DbtGraph
+from cosmos_remote.dbt.manifest import DbtGraph, run_hooks_node
 from cosmos_remote.dbt.plan import PlannedNode, plan_tasks
+from cosmos_remote.dbt.run_results import PlannedResult
 from cosmos_remote.operators.dbt_tests import TestSpec
-from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator, DbtTestAirflowAsyncFactoryOperator
+from cosmos_remote.operators.factory import (
+    DbtRunAirflowAsyncFactoryOperator,
+    DbtRunHooksAirflowAsyncFactoryOperator,
+    DbtTestAirflowAsyncFactoryOperator,
+)
+from cosmos_remote.operators.run_results import RUN_RESULTS_TASK_ID, DbtRunResultsOperator
 from cosmos_remote.operators.setup import DbtSetupOperator
 
-__all__ = ["SETUP_TASK_ID", "BuiltGraph", "build_tasks"]
+__all__ = ["ON_RUN_END_TASK_ID", "ON_RUN_START_TASK_ID", "SETUP_TASK_ID", "BuiltGraph", "build_tasks"]
 
 SETUP_TASK_ID = "dbt_setup"
+ON_RUN_START_TASK_ID = "dbt_on_run_start"
+ON_RUN_END_TASK_ID = "dbt_on_run_end"
 
 
 @dataclass(frozen=True)
@@ -36,6 +47,8 @@ class BuiltGraph:
     setup: BaseOperator
     node_tasks: Mapping[str, BaseOperator]
     test_tasks: Mapping[str, BaseOperator]
+    run_results: BaseOperator
+    hook_tasks: Mapping[str, BaseOperator]
 
 
 def build_tasks(
@@ -81,6 +94,18 @@ def build_tasks(
             task_id=task_id, node=planned.node, tests=specs, profile_config=profile_config, artifacts=artifacts, **args
         )
 
+    def hooks_operator(phase: str, task_id: str, **extra: Any) -> BaseOperator:
+        node = run_hooks_node(graph.project_name, phase)
+        return DbtRunHooksAirflowAsyncFactoryOperator(
+            task_id=task_id, node=node, profile_config=profile_config, artifacts=artifacts, **{**args, **extra}
+        )
+
+    first: BaseOperator = setup
+    hook_tasks: dict[str, BaseOperator] = {}
+    if graph.run_hooks.get("on-run-start"):
+        first = hook_tasks["on-run-start"] = hooks_operator("on-run-start", ON_RUN_START_TASK_ID)
+        setup >> first
+
     after_each = render_config.test_behavior == TestBehavior.AFTER_EACH
     for planned in plan.nodes:
         with TaskGroup(group_id=planned.group_id):
@@ -98,7 +123,7 @@ def build_tasks(
             blocking = test_tasks.get(parent) if parent in planned.waits_for_tests_of else None
             (blocking or node_tasks[parent]) >> task
         if not planned.parents:
-            setup >> task
+            first >> task
         if planned.unique_id in test_tasks:
             for other in planned.test_parents:
                 node_tasks[other] >> test_tasks[planned.unique_id]
@@ -110,4 +135,32 @@ def build_tasks(
                 for planned in tested:
                     test_tasks[planned.unique_id] = test_operator(planned, planned.group_id)
                     list(node_tasks.values()) >> test_tasks[planned.unique_id]
-    return BuiltGraph(setup=setup, node_tasks=node_tasks, test_tasks=test_tasks)
+
+    dbt_tasks = [first, *node_tasks.values(), *test_tasks.values()]
+    if graph.run_hooks.get("on-run-end"):
+        hook_tasks["on-run-end"] = hooks_operator("on-run-end", ON_RUN_END_TASK_ID, trigger_rule="all_done")
+        dbt_tasks >> hook_tasks["on-run-end"]
+    run_results = DbtRunResultsOperator(
+        task_id=RUN_RESULTS_TASK_ID,
+        artifacts=artifacts,
+        planned=_planned_results(plan.nodes, node_tasks, test_tasks),
+        hook_task_ids=[task.task_id for task in hook_tasks.values()],
+        scope_group=scope_group,
+    )
+    [*dbt_tasks, *hook_tasks.values()] >> run_results
+    return BuiltGraph(
+        setup=setup, node_tasks=node_tasks, test_tasks=test_tasks, run_results=run_results, hook_tasks=hook_tasks
+    )
+
+
+def _planned_results(
+    nodes: Sequence[PlannedNode], node_tasks: Mapping[str, BaseOperator], test_tasks: Mapping[str, BaseOperator]
+) -> list[PlannedResult]:
+    """Each node with a task, and each test of a test task, with the task its result comes from."""
+    planned: list[PlannedResult] = []
+    for node in nodes:
+        planned.append(PlannedResult(node.unique_id, node_tasks[node.unique_id].task_id, node.node.resource_type))
+        if node.unique_id in test_tasks:
+            task_id = test_tasks[node.unique_id].task_id
+            planned += [PlannedResult(test.unique_id, task_id, "test") for test in node.tests]
+    return planned

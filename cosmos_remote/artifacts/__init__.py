@@ -22,7 +22,15 @@ from cosmos_remote.artifacts.contract import ArtifactStore, IndexCache, PublishS
 from cosmos_remote.artifacts.factory import artifact_store
 from cosmos_remote.artifacts.fsspec_store import FsspecArtifactStore
 from cosmos_remote.artifacts.index import FORMAT_VERSION, FileEntry, NodeEntry, Relation, RunIndex
-from cosmos_remote.artifacts.layout import INDEX_NAME, PRIMARY_FILE, RunScope, safe_segment
+from cosmos_remote.artifacts.layout import (
+    DBT_ARTIFACTS,
+    INDEX_NAME,
+    MANIFEST_FILE,
+    PRIMARY_FILE,
+    RUN_RESULTS_FILE,
+    RunScope,
+    safe_segment,
+)
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, RunSummary, VerifyProblem, VerifyReport
 from cosmos_remote.artifacts.session import StorePublishSession
 from cosmos_remote.artifacts.xcom_store import (
@@ -38,6 +46,7 @@ from cosmos_remote.errors import (
     ArtifactTooLargeError,
     BackendNotInstalledError,
     ChecksumMismatchError,
+    DbtArtifactMissingError,
     IncompleteRunError,
     IndexFormatError,
     NodeNotFoundError,
@@ -48,9 +57,12 @@ from cosmos_remote.errors import (
 )
 
 __all__ = [
+    "DBT_ARTIFACTS",
     "FORMAT_VERSION",
     "INDEX_NAME",
+    "MANIFEST_FILE",
     "PRIMARY_FILE",
+    "RUN_RESULTS_FILE",
     "XCOM_VALUE_LIMIT",
     "ArtifactError",
     "ArtifactMissingError",
@@ -60,6 +72,7 @@ __all__ = [
     "BackendNotInstalledError",
     "BaseArtifactStore",
     "ChecksumMismatchError",
+    "DbtArtifactMissingError",
     "FileEntry",
     "FsspecArtifactStore",
     "InMemoryXCom",

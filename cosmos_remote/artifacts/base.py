@@ -30,11 +30,19 @@ from typing import TYPE_CHECKING, Protocol
 
 from cosmos_remote.artifacts.contract import DEFAULT_INDEX_CACHE_SIZE, IndexCache, locate_file
 from cosmos_remote.artifacts.index import NodeEntry, RunIndex, sha256_hex
-from cosmos_remote.artifacts.layout import INDEX_NAME, MARKER_NAME, PRIMARY_FILE, RunScope, check_relative_path
+from cosmos_remote.artifacts.layout import (
+    DBT_ARTIFACTS,
+    INDEX_NAME,
+    MARKER_NAME,
+    PRIMARY_FILE,
+    RunScope,
+    check_relative_path,
+)
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, VerifyProblem, VerifyReport
 from cosmos_remote.errors import (
     ArtifactMissingError,
     ChecksumMismatchError,
+    DbtArtifactMissingError,
     IncompleteRunError,
     RunNotFoundError,
 )
@@ -64,6 +72,9 @@ class BaseArtifactStore(ABC):
     Args:
         index_cache_size: Parsed indexes kept per store, keyed by ``(run uri, index sha256)``; 0 disables.
     """
+
+    #: Whether the store keeps dbt's own artifacts (``manifest.json``, ``run_results.json``) next to the index.
+    holds_dbt_artifacts: bool = True
 
     def __init__(self, *, index_cache_size: int = DEFAULT_INDEX_CACHE_SIZE) -> None:
         self.index_cache = IndexCache(maxsize=index_cache_size)
@@ -174,6 +185,30 @@ class BaseArtifactStore(ABC):
         self.index_cache.put((ref.uri, ref.index_sha256), RunIndex.from_json(data, source=f"{uri}/{INDEX_NAME}"))
         return ref
 
+    def write_dbt_artifact(self, *, uri: str, name: str, data: bytes) -> None:
+        """Write dbt's artifact ``name`` (one of :data:`DBT_ARTIFACTS`) at the top of the run ``uri``, create-only.
+
+        Raises:
+            FileExistsError: The run already has it.
+            NotImplementedError: This store keeps no dbt artifacts (:attr:`holds_dbt_artifacts`).
+        """
+        _check_dbt_artifact(name)
+        if not self.holds_dbt_artifacts:
+            raise NotImplementedError(f"{type(self).__name__} keeps no dbt artifacts; set remote_target_path")
+        error = self.put_files(uri, {name: data}, create=True)[name]
+        if error is not None:
+            raise error
+
+    def read_dbt_artifact(self, *, uri: str, name: str) -> bytes:
+        """dbt's artifact ``name`` of the run ``uri``; ``ArtifactMissingError`` when the run has none."""
+        _check_dbt_artifact(name)
+        outcome = self.get_files(uri.rstrip("/"), [name])[name]
+        if isinstance(outcome, FileNotFoundError):
+            raise DbtArtifactMissingError(uri=uri, name=name)
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
     def list_nodes(self, *, ref: ArtifactRef) -> Mapping[str, NodeEntry]:
         """``unique_id -> NodeEntry`` of the run."""
         return self.read_index(ref=ref).nodes
@@ -198,7 +233,7 @@ class BaseArtifactStore(ABC):
                     VerifyProblem("checksum", path, unique_id, f"sha256 {actual} != indexed {entry.sha256}{size}")
                 )
         listed = self.list_files(ref.uri)
-        for path in sorted(set(listed or ()) - set(owners) - {INDEX_NAME, MARKER_NAME}):
+        for path in sorted(set(listed or ()) - set(owners) - {INDEX_NAME, MARKER_NAME, *DBT_ARTIFACTS}):
             problems.append(VerifyProblem("unexpected", path, None, "not in the index"))
         return VerifyReport(uri=ref.uri, files_checked=len(owners), problems=tuple(problems))
 
@@ -215,6 +250,11 @@ class BaseArtifactStore(ABC):
         if listed:
             raise IncompleteRunError(uri=uri, index_path=f"{uri}/{INDEX_NAME}")
         raise RunNotFoundError(uri=uri)
+
+
+def _check_dbt_artifact(name: str) -> None:
+    if name not in DBT_ARTIFACTS:
+        raise ValueError(f"{name!r} is not one of dbt's artifacts a run keeps: {', '.join(DBT_ARTIFACTS)}")
 
 
 def _digest(outcome: bytes | BaseException) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Final, Protocol, runtime_checkable
 
@@ -40,6 +40,9 @@ class ArtifactStore(Protocol):
       ``NodeNotFoundError`` (``KeyError``) for an unknown node or file name, ``ChecksumMismatchError``
       (``ValueError``) when bytes differ from what was published.
     * :meth:`verify` re-hashes every file of a run against its index and reports, never raises, on mismatches.
+    * dbt's own artifacts (``manifest.json``, ``run_results.json``) sit at the top of the run, outside the index,
+      where :attr:`holds_dbt_artifacts`: :meth:`write_dbt_artifact` writes one create-only,
+      :meth:`read_dbt_artifact` reads it (``DbtArtifactMissingError`` when the run has none).
     * :meth:`begin_publish` is :meth:`publish` in two steps, for a producer that learns its nodes one by one: it
       may start writing files at each :meth:`PublishSession.add`, but the run is what :meth:`PublishSession.commit`
       is given, with the same guarantees as :meth:`publish`.
@@ -88,6 +91,19 @@ class ArtifactStore(Protocol):
         """Whether a run (committed or claimed by a publish) already holds the prefix of ``scope``."""
         ...
 
+    @property
+    def holds_dbt_artifacts(self) -> bool:
+        """Whether this store keeps dbt's ``manifest.json`` and ``run_results.json`` next to the index."""
+        ...
+
+    def write_dbt_artifact(self, *, uri: str, name: str, data: bytes) -> None:
+        """Write dbt's artifact ``name`` at the top of the run ``uri``, create-only (``FileExistsError``)."""
+        ...
+
+    def read_dbt_artifact(self, *, uri: str, name: str) -> bytes:
+        """dbt's artifact ``name`` of the run ``uri``."""
+        ...
+
 
 @runtime_checkable
 class PublishSession(Protocol):
@@ -106,8 +122,15 @@ class PublishSession(Protocol):
         """Hand over one node whose files will not change (a later :meth:`commit` may still change them)."""
         ...
 
-    def commit(self, *, nodes: Sequence[NodeArtifact], project_name: str, dbt_version: str) -> ArtifactRef:
-        """Publish ``nodes``, index last; return the reference."""
+    def commit(
+        self,
+        *,
+        nodes: Sequence[NodeArtifact],
+        project_name: str,
+        dbt_version: str,
+        dbt_files: Mapping[str, bytes] | None = None,
+    ) -> ArtifactRef:
+        """Publish ``nodes`` (and dbt's ``dbt_files``, e.g. ``manifest.json``), index last; return the reference."""
         ...
 
     def abort(self) -> None:

@@ -3,8 +3,10 @@
 A run lives under ``{root}/{dag_id}[/{task_group}]/{run_id}/``; inside it::
 
     index.json                                  the commit marker, written last
-    _run.json                                   who/when, written with the files (lets `list_runs` see
+    _run.json                                   the publisher's claim, written first (lets `list_runs` see
                                                 incomplete runs)
+    manifest.json                               dbt's manifest the setup task rendered from (before the index)
+    run_results.json                            dbt's run results, written by the DAG run's last task
     {package}/{resource path}                   one file per node and name, mirroring dbt's resource path:
         jaffle_shop/models/staging/stg_orders.sql            name "script": the statement(s) to execute
         jaffle_shop/models/staging/stg_orders.compiled.sql   name "compiled": the compiled SELECT
@@ -30,9 +32,12 @@ from dataclasses import dataclass
 from typing import Final
 
 __all__ = [
+    "DBT_ARTIFACTS",
     "INDEX_NAME",
+    "MANIFEST_FILE",
     "MARKER_NAME",
     "PRIMARY_FILE",
+    "RUN_RESULTS_FILE",
     "RunScope",
     "check_file_name",
     "check_relative_path",
@@ -45,6 +50,11 @@ INDEX_NAME: Final = "index.json"
 MARKER_NAME: Final = "_run.json"
 PRIMARY_FILE: Final = "script"
 """The file every node has: what the consumer executes."""
+MANIFEST_FILE: Final = "manifest.json"
+RUN_RESULTS_FILE: Final = "run_results.json"
+DBT_ARTIFACTS: Final = (MANIFEST_FILE, RUN_RESULTS_FILE)
+"""dbt's own artifacts, at the top of the run prefix for tools that read them (not in the index: they are not
+node files, and run_results.json is written after the commit)."""
 
 _SUFFIXES: Final[Mapping[str, str]] = {"script": ".sql", "compiled": ".compiled.sql", "csv": ".csv"}
 _FILE_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")

@@ -22,7 +22,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_all
 from types import TracebackType
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from cosmos_remote.artifacts._build import prepare_run, run_marker
 from cosmos_remote.artifacts.index import sha256_hex
-from cosmos_remote.artifacts.layout import INDEX_NAME, MARKER_NAME, RunScope, plan_paths
+from cosmos_remote.artifacts.layout import DBT_ARTIFACTS, INDEX_NAME, MARKER_NAME, RunScope, plan_paths
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact
 from cosmos_remote.errors import PublishError, RunClaimedError, RunExistsError
 
@@ -140,9 +140,22 @@ class StorePublishSession:
 
     # -- commit --------------------------------------------------------------------------------------------------
 
-    def commit(self, *, nodes: Sequence[NodeArtifact], project_name: str, dbt_version: str) -> ArtifactRef:
-        """Publish exactly ``nodes``; see :meth:`~cosmos_remote.artifacts.base.BaseArtifactStore.publish`."""
+    def commit(
+        self,
+        *,
+        nodes: Sequence[NodeArtifact],
+        project_name: str,
+        dbt_version: str,
+        dbt_files: Mapping[str, bytes] | None = None,
+    ) -> ArtifactRef:
+        """Publish exactly ``nodes``; see :meth:`~cosmos_remote.artifacts.base.BaseArtifactStore.publish`.
+        ``dbt_files`` (e.g. ``{"manifest.json": ...}``) are written with them, before the index, where the store
+        keeps dbt artifacts (:attr:`~cosmos_remote.artifacts.base.BaseArtifactStore.holds_dbt_artifacts`)."""
         prepared = prepare_run(scope=self._scope, nodes=nodes, project_name=project_name, dbt_version=dbt_version)
+        for name in dbt_files or {}:
+            if name not in DBT_ARTIFACTS:
+                raise ValueError(f"dbt_files: {name!r} is not one of {', '.join(DBT_ARTIFACTS)}")
+        extra = dict(dbt_files or {}) if self._store.holds_dbt_artifacts else {}
         self._store.check_run(prepared)
         self._claim()
         outcomes = self._settle()
@@ -151,7 +164,7 @@ class StorePublishSession:
             for path in self._written
             if path in prepared.files and outcomes[path][0] == sha256_hex(prepared.files[path])
         }
-        payload = {path: data for path, data in prepared.files.items() if path not in reusable}
+        payload = {path: data for path, data in prepared.files.items() if path not in reusable} | extra
         total = len(prepared.files) + 1
         log.info(
             "publishing %d files (%d bytes) of %d nodes to %s; %d uploaded while the nodes were rendered",
@@ -174,7 +187,7 @@ class StorePublishSession:
                 f"{type(first).__name__}: {first}); the run has no index.json, so no consumer will read it. Fix the "
                 f"cause and re-run the setup task."
             ) from first
-        self._remove_written(keep={*prepared.files, MARKER_NAME}, why="not part of the final run")
+        self._remove_written(keep={*prepared.files, *extra, MARKER_NAME}, why="not part of the final run")
         self._write_index(prepared.index_bytes)
         self._committed = True
         ref = ArtifactRef(uri=self.uri, index_sha256=sha256_hex(prepared.index_bytes))

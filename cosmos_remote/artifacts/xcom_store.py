@@ -195,6 +195,8 @@ class XComArtifactStore(BaseArtifactStore):
                 outcomes[path] = exc
         return outcomes
 
+    holds_dbt_artifacts = False  # manifest.json alone is far above the size of one XCom value
+
     def put_files(self, uri: str, files: Mapping[str, bytes], *, create: bool) -> dict[str, BaseException | None]:
         """Push each value in order; XCom has no create-only push (NotImplementedError for ``create``)."""
         if create:

@@ -6,13 +6,14 @@ A backend serves one dbt adapter type (``type:`` in profiles.yml). cosmos_remote
    package that the capture process loads *by file path* in dbt's own environment. Its module ``invoke`` defines
    ``run_capture(args: list[str], *, stream_path: str | None) -> dict``: run dbt with ``args`` (``build ...``)
    so that every write is recorded per node instead of executed, and return ``{"ok", "dbt_version",
-   "project_name", "prelude_script", "nodes": [...], "errors": [...]}`` (see ``cosmos_remote/dbt/render.py`` for
-   the node fields). It may import only the standard library, dbt and sqlglot: the dbt environment need not
-   have cosmos_remote installed.
+   "project_name", "on_run_start", "on_run_end", "on_run_start_script", "on_run_end_script", "nodes": [...],
+   "errors": [...]}`` (see ``cosmos_remote/dbt/render.py`` for the node fields). It may import only the
+   standard library, dbt and sqlglot: the dbt environment need not have cosmos_remote installed.
 2. **Profile from a connection**: :meth:`~WarehouseBackend.parse_target` (a placeholder target for ``dbt parse``
    at DAG parse: no connection, no secret) and :meth:`~WarehouseBackend.run_target` (the real target at run
    time, read from the Airflow connection of :class:`~cosmos_remote.ProfileConfig`).
-3. **Operators**: :attr:`~WarehouseBackend.run_operator` and :attr:`~WarehouseBackend.test_operator`, import
+3. **Operators**: :attr:`~WarehouseBackend.run_operator`, :attr:`~WarehouseBackend.test_operator` and, for
+   projects with ``on-run-start`` / ``on-run-end`` hooks, :attr:`~WarehouseBackend.hooks_operator`, import
    paths ``"module:Class"`` of subclasses of
    :class:`~cosmos_remote.operators.factory.DbtRunAirflowAsyncFactoryOperator` /
    :class:`~cosmos_remote.operators.factory.DbtTestAirflowAsyncFactoryOperator`, imported only when a DAG uses
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OperatorRole", "WarehouseBackend"]
 
-OperatorRole = Literal["run", "test"]
+OperatorRole = Literal["run", "test", "hooks"]
 
 
 class WarehouseBackend(ABC):
@@ -58,6 +59,9 @@ class WarehouseBackend(ABC):
     run_operator: ClassVar[str]
     #: ``"module:Class"`` of the operator that runs a node's dbt tests.
     test_operator: ClassVar[str]
+    #: ``"module:Class"`` of the operator that runs the project's on-run-start or on-run-end hooks as one job
+    #: (a subclass of ``DbtRunHooksAirflowAsyncFactoryOperator``); None: projects with such hooks are refused.
+    hooks_operator: ClassVar[str | None] = None
     #: The largest script (UTF-8 bytes) one job of this warehouse accepts; the setup task refuses a run with a
     #: larger one, naming the node, before any job starts. None: no limit.
     max_script_bytes: ClassVar[int | None] = None
@@ -96,7 +100,14 @@ class WarehouseBackend(ABC):
 
     def load_operator(self, role: OperatorRole) -> type:
         """Import the operator class of ``role``."""
-        path = self.run_operator if role == "run" else self.test_operator
+        path = {"run": self.run_operator, "test": self.test_operator, "hooks": self.hooks_operator}[role]
+        if path is None:
+            from cosmos_remote.errors import ConfigError
+
+            raise ConfigError(
+                f"the {self.profile_type!r} backend cannot run on-run-start / on-run-end hooks (it has no "
+                "hooks_operator); remove the hooks from dbt_project.yml or use a backend that runs them"
+            )
         module, _, name = path.partition(":")
         cls: type = getattr(importlib.import_module(module), name)
         return cls

@@ -8,7 +8,9 @@ Commands (``cosmos-remote COMMAND --help`` for each):
 * ``verify RUN_URI [--index-sha256 SHA]`` — re-hash every file against the index;
 * ``diff RUN_A RUN_B [--compiled | --file NAME] [--name-only]`` — nodes added, removed, changed, with diffs;
 * ``gc ROOT --older-than AGE [--dag DAG] [--apply]`` — delete old runs (a dry run without ``--apply``);
-* ``publish PROJECT_DIR --to ROOT [...]`` — run the setup step locally and publish a run, print its URI.
+* ``publish PROJECT_DIR --to ROOT [...]`` — run the setup step locally and publish a run, print its URI;
+* ``report RUN_URI [--price-per-tib USD]`` — per node status, wall time, bytes, slot ms and cost, from the run's
+  ``run_results.json``.
 
 Every command takes ``--json`` (one JSON document on stdout), ``--debug`` (tracebacks) and, to reach the store,
 ``--conn-id ID`` (an Airflow connection; needs Airflow) or ``--storage-option KEY=VALUE`` (fsspec options); without
@@ -53,7 +55,7 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    from cosmos_remote.cli import browse, check, publish, runs
+    from cosmos_remote.cli import browse, check, publish, report, runs
 
     parser = argparse.ArgumentParser(
         prog=_PROG,
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     browse.register(commands)
     check.register(commands)
     publish.register(commands)
+    report.register(commands)
     return parser
 
 
@@ -88,6 +91,7 @@ def _exit_code(exc: BaseException) -> ExitCode:
     from cosmos_remote.artifacts import (
         ArtifactMissingError,
         ChecksumMismatchError,
+        DbtArtifactMissingError,
         IncompleteRunError,
         NodeNotFoundError,
         RunExistsError,
@@ -99,7 +103,7 @@ def _exit_code(exc: BaseException) -> ExitCode:
         return exc.code
     if isinstance(exc, ChecksumMismatchError | ArtifactMissingError):
         return ExitCode.MISMATCH
-    if isinstance(exc, RunNotFoundError | IncompleteRunError | NodeNotFoundError):
+    if isinstance(exc, RunNotFoundError | IncompleteRunError | NodeNotFoundError | DbtArtifactMissingError):
         return ExitCode.NOT_FOUND
     from cosmos_remote.errors import ConfigError
 

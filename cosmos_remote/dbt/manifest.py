@@ -14,7 +14,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -22,6 +22,7 @@ from cosmos_remote.dbt.runner import dbt_command, default_cache_dir, run_dbt
 from cosmos_remote.errors import ManifestError
 
 __all__ = [
+    "RUN_HOOK_PHASES",
     "SUPPORTED_MANIFEST_VERSIONS",
     "DbtGraph",
     "DbtNode",
@@ -29,11 +30,14 @@ __all__ = [
     "Relation",
     "load_manifest",
     "parse_project",
+    "run_hooks_node",
 ]
 
 #: manifest schema versions this reader understands (dbt 1.8 - 1.11 write v12).
 SUPPORTED_MANIFEST_VERSIONS: Final = frozenset({12})
 _RUNNABLE: Final = frozenset({"model", "seed", "snapshot", "test"})
+#: dbt's run-level hook phases, as they appear in the ids of its hook operations.
+RUN_HOOK_PHASES: Final = ("on-run-start", "on-run-end")
 _IGNORED_DIRS: Final = frozenset({"target", "logs", "dbt_packages", ".git", "__pycache__", ".venv"})
 
 
@@ -79,6 +83,9 @@ class DbtGraph:
     dbt_version: str
     adapter_type: str | None
     nodes: Mapping[str, DbtNode]
+    #: dbt's hook operations of the project and its packages, by phase: ``{"on-run-start": (unique_id, ...),
+    #: "on-run-end": (...)}`` (a phase without hooks is absent).
+    run_hooks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def children(self) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {uid: [] for uid in self.nodes}
@@ -123,6 +130,30 @@ def _node(raw: Mapping[str, Any]) -> DbtNode:
     )
 
 
+def run_hooks_node(project_name: str, phase: str) -> DbtNode:
+    """The run-level node of ``phase`` (``on-run-start`` / ``on-run-end``): every hook of that phase, of the project
+    and its packages, as one script, published under ``operation.{project}.{phase}``.
+
+    Example:
+        >>> run_hooks_node("jaffle_shop", "on-run-end").unique_id
+        'operation.jaffle_shop.on-run-end'
+    """
+    if phase not in RUN_HOOK_PHASES:
+        raise ValueError(f"phase must be one of {RUN_HOOK_PHASES}, got {phase!r}")
+    return DbtNode(
+        unique_id=f"operation.{project_name}.{phase}",
+        resource_type="operation",
+        name=phase,
+        package_name=project_name,
+        original_file_path="dbt_project.yml",
+        materialized="operation",
+        relation=None,
+        depends_on=(),
+        tags=(),
+        fqn=(project_name, "hooks", phase),
+    )
+
+
 def _schema_version(metadata: Mapping[str, Any]) -> int | None:
     url = str(metadata.get("dbt_schema_version", ""))
     stem = url.rsplit("/", 1)[-1].removesuffix(".json")
@@ -153,11 +184,18 @@ def load_manifest(path: Path) -> DbtGraph:
     nodes = {
         uid: _node(node) for uid, node in (raw.get("nodes") or {}).items() if node.get("resource_type") in _RUNNABLE
     }
+    hooks: dict[str, list[str]] = {}
+    for uid, node in sorted((raw.get("nodes") or {}).items()):
+        if node.get("resource_type") == "operation":
+            phase = next((p for p in RUN_HOOK_PHASES if p in uid), None)
+            if phase is not None:
+                hooks.setdefault(phase, []).append(uid)
     return DbtGraph(
         project_name=str(metadata.get("project_name") or ""),
         dbt_version=str(metadata.get("dbt_version") or ""),
         adapter_type=metadata.get("adapter_type"),
         nodes=nodes,
+        run_hooks={phase: tuple(ids) for phase, ids in hooks.items()},
     )
 
 

@@ -28,9 +28,8 @@ __all__ = ["NodeRendered", "render_project"]
 
 log = logging.getLogger("cosmos_remote.dbt")
 
-#: Gets each node as soon as dbt finished rendering it, with the run-level script known at that time (what the
-#: final :attr:`RenderResult.prelude_script` will be, unless dbt adds run-level statements later).
-NodeRendered = Callable[[RenderedNode, str], None]
+#: Gets each node as soon as dbt finished rendering it.
+NodeRendered = Callable[[RenderedNode], None]
 
 
 def _folder(value: Path, parameter: str, marker: str, fix: str) -> Path:
@@ -70,7 +69,6 @@ def _dbt_args(
         "--log-path", str(run_dir / "logs"),
         "--log-level-file", "info",  # debug logs every statement: ~10% of the render on large projects
         "--exclude-resource-type", "unit_test",
-        "--no-write-json",
         "--no-use-colors",
     ]  # fmt: skip
     if profile:
@@ -127,6 +125,10 @@ def _node(raw: Mapping[str, Any], project_dir: Path) -> RenderedNode:
     )
 
 
+def _read_if_present(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
 def _raise_for(response: Mapping[str, Any], output_path: Path) -> None:
     errors = tuple(
         NodeError(unique_id=item["unique_id"], message=item["message"], kind=item["kind"])
@@ -148,13 +150,10 @@ class _StreamedNodes:
     def __init__(self, on_node: NodeRendered, project_dir: Path) -> None:
         self._on_node = on_node
         self._project_dir = project_dir
-        self._prelude: str | None = None
 
     def __call__(self, record: dict[str, Any]) -> None:
-        if "prelude_script" in record:
-            self._prelude = str(record["prelude_script"])
-        elif "node" in record and self._prelude is not None:
-            self._on_node(_node(record["node"], self._project_dir), self._prelude)
+        if "node" in record:
+            self._on_node(_node(record["node"], self._project_dir))
         elif "stopped" in record:
             log.warning(
                 "dbt stopped handing on rendered nodes early (%s); the rest is published when dbt is done",
@@ -187,8 +186,8 @@ def render_project(
     dbt runs ``build`` once, in a subprocess, with the capturing adapter of ``capture_package`` (the warehouse
     backend's, e.g. BigQuery's): reads (metadata, ``run_query`` results, ``is_incremental()``) go to the warehouse
     for real; every write is recorded per node instead of executed.
-    Executing :attr:`RenderResult.prelude_script`, then each node's :attr:`RenderedNode.script` in dependency order,
-    then :attr:`RenderResult.epilogue_script`, has the effect of that ``dbt build``. Nothing is written into
+    Executing :attr:`RenderResult.on_run_start_script`, then each node's :attr:`RenderedNode.script` in dependency
+    order, then :attr:`RenderResult.on_run_end_script`, has the effect of that ``dbt build``. Nothing is written into
     ``project_dir`` (it may be read-only); dbt's target and log folders live in a fresh folder under ``work_dir``,
     removed on success and kept on failure (the error names dbt's output file).
 
@@ -211,10 +210,9 @@ def render_project(
         timeout: Seconds before the dbt process is stopped and the render fails; ``None``: no limit.
         keep_work_dir: Keep the per-render folder (dbt's ``dbt-output.log``, ``logs/``, ``target/``) after a
             successful render too, for debugging.
-        on_node: Called in this thread with each node (and the run-level script known then) as soon as dbt has
-            rendered it, while dbt renders the rest: the setup task uploads meanwhile. A head start only: the
-            returned result is the complete truth, and a node that later fails still fails the render. An
-            exception from ``on_node`` stops dbt and propagates.
+        on_node: Called in this thread with each node as soon as dbt has rendered it, while dbt renders the rest:
+            the setup task uploads meanwhile. A head start only: the returned result is the complete truth, and a
+            node that later fails still fails the render. An exception from ``on_node`` stops dbt and propagates.
         capture_package: The backend's render-capture package
             (:attr:`~cosmos_remote.backends.contract.WarehouseBackend.capture_package`).
 
@@ -286,10 +284,11 @@ def render_project(
             dbt_version=str(response["dbt_version"]),
             project_name=str(response.get("project_name") or ""),
             nodes=nodes,
-            prelude=tuple(response["prelude"]),
-            epilogue=tuple(response["epilogue"]),
-            prelude_script=str(response["prelude_script"]),
-            epilogue_script=str(response["epilogue_script"]),
+            on_run_start=tuple(response.get("on_run_start") or ()),
+            on_run_end=tuple(response.get("on_run_end") or ()),
+            on_run_start_script=str(response.get("on_run_start_script") or ""),
+            on_run_end_script=str(response.get("on_run_end_script") or ""),
+            manifest_json=_read_if_present(run_dir / "target" / "manifest.json"),
             timings=RenderTimings(
                 total_seconds=time.perf_counter() - started,
                 dbt_seconds=float(timings.get("dbt_seconds", 0.0)),

@@ -137,24 +137,27 @@ class RenderTimings:
 
 @dataclass(frozen=True)
 class RenderResult:
-    """A rendered project: every selected node's BigQuery script, and the run-level statements around them.
+    """A rendered project: every selected node's script, and the run-level statements around them.
 
     Attributes:
         dbt_version: The dbt-core version that rendered it.
         project_name: The dbt project's name.
         nodes: unique_id -> :class:`RenderedNode`, in the order dbt executed them (dependencies first).
-        prelude: Run-level statements to execute before any node (``CREATE SCHEMA``, on-run-start hooks).
-        epilogue: Run-level statements to execute after every node (on-run-end hooks).
-        prelude_script: ``prelude`` as one script (empty string when there is none).
-        epilogue_script: ``epilogue`` as one script.
+        on_run_start: What dbt runs once before any node: its ``CREATE SCHEMA`` statements, then the statements of
+            the project's (and its packages') ``on-run-start`` hooks.
+        on_run_end: The statements of the ``on-run-end`` hooks, run once after every node.
+        on_run_start_script: ``on_run_start`` as one script (empty string when there is none).
+        on_run_end_script: ``on_run_end`` as one script.
+        manifest_json: dbt's ``manifest.json`` of this render (``None`` when dbt wrote none).
         timings: Where the time went.
     """
 
     dbt_version: str
     project_name: str
     nodes: Mapping[str, RenderedNode]
-    prelude: tuple[str, ...]
-    epilogue: tuple[str, ...]
-    prelude_script: str
-    epilogue_script: str
+    on_run_start: tuple[str, ...]
+    on_run_end: tuple[str, ...]
+    on_run_start_script: str
+    on_run_end_script: str
     timings: RenderTimings = field(compare=False)
+    manifest_json: bytes | None = field(default=None, compare=False, repr=False)

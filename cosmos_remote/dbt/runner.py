@@ -50,7 +50,7 @@ _OUTPUT_TAIL: Final = 40
 _QUIET_ENV: Final = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
 _POLL_SECONDS: Final = 0.05
 
-#: Called in the calling thread with each record the capture process streams (``{"prelude_script": str}``,
+#: Called in the calling thread with each record the capture process streams (
 #: ``{"node": {...}}`` or ``{"stopped": reason}``) while dbt still runs.
 StreamRecord = Callable[[dict[str, Any]], None]
 

@@ -9,6 +9,8 @@ operator runs all of a model's tests as one job by stacking those queries with `
 
 from __future__ import annotations
 
+import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 __all__ = ["TestOutcome", "TestSpec", "evaluate_tests", "failure_count_query", "split_failure_count_query"]
 
 _SQL_EXCERPT = 2000
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ def evaluate_tests(
         elif should_error or should_warn:
             status = "warn"
         outcome.results[test.unique_id] = {"status": status, "failures": failures, "severity": severity}
-        compiled = sql.get(test.unique_id, "")[:_SQL_EXCERPT]
+        # for the log only: the query without its runs of blank lines (what runs is unchanged)
+        compiled = textwrap.dedent(_BLANK_LINES.sub("\n", sql.get(test.unique_id, ""))).strip()[:_SQL_EXCERPT]
         message = f"{test.name} ({test.unique_id}): {failures} failing row(s), severity {severity}\n{compiled}"
         if status == "fail":
             outcome.errors.append(f"FAIL {message}")

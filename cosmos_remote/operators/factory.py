@@ -23,7 +23,11 @@ from cosmos_remote.backends.contract import OperatorRole
 from cosmos_remote.backends.registry import get_backend
 from cosmos_remote.config import ProfileConfig
 
-__all__ = ["DbtRunAirflowAsyncFactoryOperator", "DbtTestAirflowAsyncFactoryOperator"]
+__all__ = [
+    "DbtRunAirflowAsyncFactoryOperator",
+    "DbtRunHooksAirflowAsyncFactoryOperator",
+    "DbtTestAirflowAsyncFactoryOperator",
+]
 
 
 class _AsyncFactory(BaseOperator):
@@ -55,3 +59,9 @@ class DbtTestAirflowAsyncFactoryOperator(_AsyncFactory):
     """Runs dbt tests as a deferrable warehouse job; the class depends on the profile type."""
 
     _role = "test"
+
+
+class DbtRunHooksAirflowAsyncFactoryOperator(_AsyncFactory):
+    """Runs a run-level script (``on-run-start`` / ``on-run-end`` hooks) as one deferrable warehouse job."""
+
+    _role = "hooks"

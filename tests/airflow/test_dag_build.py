@@ -70,6 +70,12 @@ def test_dbt_dag_mirrors_the_dbt_graph(configs: dict[str, Any], no_network: None
     # the relationships test also waits for the model it refers to
     assert upstream(dag, "stg_orders.test") == {"stg_orders.run", "stg_customers.run"}
     assert not [t for t in dag.tasks if "teardown" in t.task_id], "no task deletes the published SQL"
+    # the last task writes run_results.json once every dbt task is done, whatever its state
+    last = dag.task_dict["dbt_run_results"]
+    assert last.trigger_rule == "all_done"
+    assert not last.downstream_task_ids
+    assert upstream(dag, "dbt_run_results") == ids - {"dbt_run_results"}
+    assert not {"dbt_on_run_start", "dbt_on_run_end"} & ids, "the example project has no run hooks"
 
 
 def test_operator_args_reach_the_tasks_that_take_them(configs: dict[str, Any]) -> None:
@@ -120,6 +126,7 @@ def test_selection_and_test_behaviors(configs: dict[str, Any]) -> None:
         "stg_orders.run",
         "stg_customers.run",
         "stg_payments.run",
+        "dbt_run_results",
     }
     after_all = DbtDag(
         dag_id="after_all",
@@ -144,8 +151,9 @@ def test_task_groups_between_other_tasks_publish_to_separate_prefixes(configs: d
     assert dag.task_dict["transform.dbt_setup"].scope_group == "transform"
     assert dag.task_dict["again.dbt_setup"].scope_group == "again"
     assert "extract" in upstream(dag, "transform.dbt_setup")
-    assert {"transform.customers.test", "transform.orders_incremental.test"} <= upstream(dag, "again.dbt_setup")
-    assert upstream(dag, "report") == {"again.stg_orders.test"}
+    # what follows a group waits for its last task, which fails when a node of the group failed
+    assert upstream(dag, "again.dbt_setup") == {"transform.dbt_run_results"}
+    assert upstream(dag, "report") == {"again.dbt_run_results"}
 
 
 def test_duplicate_task_group_ids_fail_at_parse_time(configs: dict[str, Any]) -> None:

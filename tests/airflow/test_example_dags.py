@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dbt.artifacts.schemas.manifest import WritableManifest
+from dbt.artifacts.schemas.run import RunResultsArtifact
 
 from cosmos_remote.artifacts import ArtifactRef, FsspecArtifactStore
 from cosmos_remote.testing import LocalGCP
@@ -104,7 +107,7 @@ def test_dbt_dag_matches_plain_dbt_build(
     dag_run = load_dag(example_dags_folder, "jaffle_shop").test()
     assert dag_run.state == "success"
     summaries = _task_summaries(dag_run)
-    job_tasks = [t for t in summaries if t != "dbt_setup"]
+    job_tasks = [t for t in summaries if t not in ("dbt_setup", "dbt_run_results")]
     assert len(job_tasks) == 18
     assert all(summaries[t]["deferred"] for t in job_tasks), "every model/seed/snapshot/test task deferred"
     assert summaries["customers.run"]["relation"] == f"{gcp.project}.example_dag_marts.dim_customers"
@@ -114,6 +117,17 @@ def test_dbt_dag_matches_plain_dbt_build(
     report = store.verify(ref=ref)
     assert report.ok, report.problems
     assert report.files_checked == sum(len(node.files) for node in store.read_index(ref=ref).nodes.values())
+    # dbt's own artifacts next to the index: the manifest the setup task rendered from, and the run's results
+    manifest = WritableManifest.from_dict(json.loads(store.read_dbt_artifact(uri=ref.uri, name="manifest.json")))
+    assert "model.jaffle_shop.orders" in manifest.nodes
+    results = RunResultsArtifact.from_dict(json.loads(store.read_dbt_artifact(uri=ref.uri, name="run_results.json")))
+    statuses = {r.unique_id: str(r.status) for r in results.results}
+    assert statuses["model.jaffle_shop.orders"] == "success"
+    assert statuses["test.jaffle_shop.unique_orders_order_id.fed79b3a6e"] == "pass"
+    assert len(statuses) == 11 + sum(len(s.get("tests", {})) for s in summaries.values() if isinstance(s, dict))
+    orders = next(r for r in results.results if r.unique_id == "model.jaffle_shop.orders")
+    assert orders.adapter_response["job_id"] == summaries["orders.run"]["job_id"]
+    assert orders.relation_name == f"`{gcp.project}`.`example_dag_marts`.`orders`"
     _dbt_build(gcp, "reference", example_project, example_profiles)
     built, reference = _tables(gcp, "example_dag"), _tables(gcp, "reference")
     assert "_marts.dim_customers" in reference

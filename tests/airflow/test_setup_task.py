@@ -69,6 +69,8 @@ def test_a_failing_render_fails_the_setup_task_and_leaves_nothing_under_the_run_
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert dag_run.state == "failed"
     assert states["dbt_setup"] == "failed"
+    # the last task runs whatever happened, finds no published run, writes nothing and fails the run with it
+    assert states.pop("dbt_run_results") == "failed"
     assert {state for task, state in states.items() if task != "dbt_setup"} == {"upstream_failed"}
     output = "".join(capfd.readouterr())  # dag.test() logs the task's error to the console
     assert "model.probe.broken" in output

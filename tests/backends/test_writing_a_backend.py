@@ -114,7 +114,12 @@ def test_the_toy_backend_of_the_page_runs_a_dag_through_every_seam(
 
     dag_run = dag.test()
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-    assert states == {"dbt_setup": "success", "first.run": "success", "second.run": "success"}
+    assert states == {
+        "dbt_setup": "success",
+        "first.run": "success",
+        "second.run": "success",
+        "dbt_run_results": "success",
+    }
     # the profile came from the connection (run_target), the capture package read its schema, the operator wrote
     # the published script where the connection points
     assert (toyfs_installed / "analytics" / "second.sql").read_text() == "select id from {{ ref('first') }}"

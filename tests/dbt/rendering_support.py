@@ -71,20 +71,20 @@ def execution_order(result: RenderResult) -> list[str]:
 
 
 def execute_rendered(client: bigquery.Client, result: RenderResult) -> dict[str, dict[str, Any]]:
-    """Run the prelude, every node's script as ONE BigQuery job in dependency order, then the epilogue.
+    """Run on-run-start, every node's script as ONE BigQuery job in dependency order, then on-run-end.
 
     Returns the result row of every test's script (``failures``, ``should_warn``, ``should_error``).
     """
     test_rows: dict[str, dict[str, Any]] = {}
-    if result.prelude_script:
-        client.query(result.prelude_script).result()
+    if result.on_run_start_script:
+        client.query(result.on_run_start_script).result()
     for unique_id in execution_order(result):
         node = result.nodes[unique_id]
         rows = list(client.query(node.script).result())
         if node.resource_type == "test":
             test_rows[unique_id] = dict(rows[0].items())
-    if result.epilogue_script:
-        client.query(result.epilogue_script).result()
+    if result.on_run_end_script:
+        client.query(result.on_run_end_script).result()
     return test_rows
 
 

@@ -15,6 +15,8 @@ from cosmos_remote.backends.bigquery.capture import translate
 from cosmos_remote.backends.bigquery.capture.errors import CaptureError
 from cosmos_remote.backends.bigquery.capture.registry import Registry
 from cosmos_remote.backends.bigquery.capture.sqlscan import (
+    collapse_blank_lines,
+    created_dataset,
     fallback_keys,
     is_blank,
     is_read,
@@ -228,7 +230,7 @@ def _event(name: str, unique_id: str = "model.p.a", status: str = "success") -> 
     )
 
 
-def test_the_node_stream_writes_the_prelude_once_then_finished_nodes(tmp_path: Path) -> None:
+def test_the_node_stream_writes_each_finished_node_once(tmp_path: Path) -> None:
     nodes = {
         "model.p.a": SimpleNamespace(unique_id="model.p.a"),
         "model.p.eph": SimpleNamespace(unique_id="model.p.eph", is_ephemeral_model=True),
@@ -239,7 +241,6 @@ def test_the_node_stream_writes_the_prelude_once_then_finished_nodes(tmp_path: P
         state=CaptureState(),
         manifest=lambda: SimpleNamespace(nodes=nodes),
         describe=lambda node, state: {"unique_id": node.unique_id},
-        prelude=lambda: "create schema if not exists `p`.`d`",
     )
     for event in (
         _event("NodeStart"),
@@ -252,7 +253,6 @@ def test_the_node_stream_writes_the_prelude_once_then_finished_nodes(tmp_path: P
     stream.close()
     records = [json.loads(line) for line in path.read_text().splitlines()]
     assert records == [
-        {"prelude_script": "create schema if not exists `p`.`d`"},
         {"node": {"unique_id": "model.p.a", "status": "success"}},
     ]
 
@@ -278,10 +278,41 @@ def test_the_node_stream_never_raises_into_dbt_and_says_why_it_stopped(
         state=CaptureState(),
         manifest=lambda: SimpleNamespace(nodes={"model.p.a": SimpleNamespace(unique_id="model.p.a")}),
         describe=describe,
-        prelude=lambda: "",
     )
     stream.on_event(event)
     stream.on_event(_event("NodeFinished"))  # after a failure the stream stays stopped
     stream.close()
     (record,) = [json.loads(line) for line in path.read_text().splitlines()]
     assert record["stopped"].startswith(reason)
+
+
+def test_blank_line_runs_are_collapsed_between_tokens_and_kept_in_string_literals(
+    local_gcp_session: LocalGCP,
+) -> None:
+    statement = (
+        "select\n\n\n\n  1 as id, -- a comment\n\n\n\n  '''a\n\n\nb''' as text,\n   \n\t\n"
+        '  """c\n\n\n\nd""" as other'
+    )
+    script = join_script([statement])
+    assert "\n\n\n" not in script.replace("a\n\n\nb", "").replace("c\n\n\n\nd", "")
+    assert "'''a\n\n\nb'''" in script
+    assert '"""c\n\n\n\nd"""' in script
+    # what BigQuery runs is the same: the literals keep their blank lines
+    (row,) = bigquery_client(local_gcp_session).query(script).result()
+    assert (row["id"], row["text"], row["other"]) == (1, "a\n\n\nb", "c\n\n\n\nd")
+    assert collapse_blank_lines("select 'unclosed\n\n\n") == "select 'unclosed\n\n\n", "untokenizable: unchanged"
+
+
+@pytest.mark.parametrize(
+    ("sql", "dataset"),
+    [
+        ("create schema if not exists `proj-1`.`marts`", ("proj-1", "marts")),
+        ("CREATE SCHEMA IF NOT EXISTS marts", ("default-project", "marts")),
+        ("create table `p`.`d`.`t` (x int64)", None),
+        ("insert into `p`.`d`.`t` values (1)", None),
+    ],
+)
+def test_a_nodes_own_create_schema_is_found_by_the_dataset_it_creates(
+    sql: str, dataset: tuple[str, str] | None
+) -> None:
+    assert created_dataset(sql, "default-project") == dataset

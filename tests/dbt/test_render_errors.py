@@ -222,10 +222,10 @@ def test_known_columns_and_view_contents_are_derived(probe: Path, local_gcp_sess
     assert " ".join(dml[0].split()) == (
         f"insert into `{local_gcp_session.project}`.`{DATASET}`.`run_log` (event) values ('dml')"
     )
-    assert [" ".join(s.split()) for s in result.prelude] == [
+    assert [" ".join(s.split()) for s in result.on_run_start] == [
         f"create table if not exists `{local_gcp_session.project}`.`{DATASET}`.`run_log` (event string)"
     ]
-    assert [" ".join(s.split()) for s in result.epilogue] == [
+    assert [" ".join(s.split()) for s in result.on_run_end] == [
         f"insert into `{local_gcp_session.project}`.`{DATASET}`.`run_log` (event) values ('end')"
     ]
     compiled = {uid.split(".")[-1]: " ".join((node.compiled_sql or "").split()) for uid, node in result.nodes.items()}

@@ -1,7 +1,7 @@
 """Fidelity on the example project: running the rendered scripts leaves every relation exactly as ``dbt build`` does.
 
 Two datasets on the BigQuery emulator: ``fidelity_reference`` gets a plain ``dbt build``; ``fidelity_rendered`` gets
-the rendered scripts (prelude, then every node's script as one job in dependency order). Run 1 starts from empty
+the rendered scripts (on-run-start, then every node's script as one job in dependency order). Run 1 starts from empty
 datasets with ``orders_updated_before: 2018-02-15`` (21 of 40 orders), run 2 uses the default var, so the
 incremental model takes the merge path with both updates and inserts. After each run every relation -- seeds, views,
 tables, incrementals, the snapshot, the hooks' audit-log table -- must have the same kind, columns and rows. The only
@@ -52,7 +52,7 @@ class Runs:
     reference2: dict[str, TableContent]
     rendered2: dict[str, TableContent]
     refresh_output: str
-    streamed2: dict[str, tuple[RenderedNode, str]]
+    streamed2: dict[str, RenderedNode]
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +76,10 @@ def runs(local_gcp_session: LocalGCP, tmp_path_factory: pytest.TempPathFactory) 
     reference1, rendered1 = read_datasets(client, REFERENCE, IGNORED), read_datasets(client, RENDERED, IGNORED)
 
     run_dbt_build(dataset=REFERENCE, work=work / "reference2")
-    streamed2: dict[str, tuple[RenderedNode, str]] = {}
+    streamed2: dict[str, RenderedNode] = {}
     run2 = render_project(
         capture_package=CAPTURE,
-        on_node=lambda node, prelude: streamed2.setdefault(node.unique_id, (node, prelude)),
+        on_node=lambda node: streamed2.setdefault(node.unique_id, node),
         **common,
     )
     tests2 = execute_rendered(client, run2)
@@ -125,9 +125,7 @@ def test_each_node_is_handed_on_while_dbt_runs_exactly_as_the_final_result(runs:
     the final result says: the early uploads are reused, not redone."""
     assert set(runs.streamed2) == set(runs.run2.nodes)
     for unique_id, node in runs.run2.nodes.items():
-        streamed, prelude = runs.streamed2[unique_id]
-        assert streamed == node, unique_id
-        assert prelude == runs.run2.prelude_script
+        assert runs.streamed2[unique_id] == node, unique_id
 
 
 def test_run1_every_relation_is_identical_to_dbt_build(runs: Runs) -> None:
@@ -155,11 +153,13 @@ def test_incremental_models_take_the_create_then_the_merge_path(runs: Runs) -> N
 
 def test_orders_script_runs_pre_hook_model_and_post_hook_in_order(runs: Runs) -> None:
     statements = [" ".join(s.lower().split()) for s in runs.run1.nodes["model.jaffle_shop.orders"].statements]
-    assert len(statements) == 3, statements
-    assert statements[0].startswith("create table if not exists `local-project`.`fidelity_rendered`.`dbt_audit_log`")
-    assert statements[1].startswith("create or replace table `local-project`.`fidelity_rendered_marts`.`orders`")
-    assert statements[2].startswith("insert into `local-project`.`fidelity_rendered`.`dbt_audit_log`")
-    assert runs.run1.nodes["model.jaffle_shop.orders"].script.count(";\n") == 3
+    assert len(statements) == 4, statements
+    # first the CREATE SCHEMA of its own dataset (dbt creates it in run 1), so the node can run or retry alone
+    assert statements[0] == "create schema if not exists `local-project`.`fidelity_rendered_marts`"
+    assert statements[1].startswith("create table if not exists `local-project`.`fidelity_rendered`.`dbt_audit_log`")
+    assert statements[2].startswith("create or replace table `local-project`.`fidelity_rendered_marts`.`orders`")
+    assert statements[3].startswith("insert into `local-project`.`fidelity_rendered`.`dbt_audit_log`")
+    assert runs.run1.nodes["model.jaffle_shop.orders"].script.count(";\n") == 4
 
 
 def test_hooks_had_the_same_audit_log_effects(runs: Runs) -> None:
@@ -193,13 +193,21 @@ def test_rendered_test_queries_give_dbts_results(runs: Runs) -> None:
     assert query.endswith(") dbt_internal_test")
 
 
-def test_prelude_creates_the_custom_schemas_once(runs: Runs) -> None:
-    assert sorted(" ".join(s.split()) for s in runs.run1.prelude) == [
+def test_on_run_start_creates_the_custom_schemas_once_and_each_node_its_own(runs: Runs) -> None:
+    assert sorted(" ".join(s.split()) for s in runs.run1.on_run_start) == [
         "create schema if not exists `local-project`.`fidelity_rendered_marts`",
         "create schema if not exists `local-project`.`fidelity_rendered_snapshots`",
     ]
-    assert runs.run2.prelude == ()
-    assert runs.run2.prelude_script == ""
+    # Each node carries only its own dataset's CREATE SCHEMA, so that it can run or be retried alone.
+    orders = [" ".join(s.split()) for s in runs.run1.nodes["model.jaffle_shop.orders"].statements]
+    assert orders[0] == "create schema if not exists `local-project`.`fidelity_rendered_marts`"
+    assert not [s for s in orders[1:] if s.startswith("create schema")]
+    snapshot = runs.run1.nodes["snapshot.jaffle_shop.customers_snapshot"].statements
+    assert " ".join(snapshot[0].split()) == "create schema if not exists `local-project`.`fidelity_rendered_snapshots`"
+    staging = runs.run1.nodes["model.jaffle_shop.stg_orders"].statements
+    assert not [s for s in staging if s.lstrip().lower().startswith("create schema")]
+    assert runs.run2.on_run_start == ()
+    assert runs.run2.on_run_start_script == ""
 
 
 def test_node_metadata(runs: Runs) -> None:

@@ -414,9 +414,9 @@ def test_what_a_user_reads_logs_in_words_rendered_fields_and_asset_extras(
     ours = [line for line in text.splitlines() if "cosmos_remote.backends" in line]
     assert ours, "the operators log through their own loggers"
     assert [line for line in ours if "None" in line] == []
-    assert "dbt model model.proj.shown runs as BigQuery job" in text
+    assert "dbt model model.proj.shown: started BigQuery job" in text
     assert re.search(r"dbt model model.proj.shown done, job \S+: .*(processed|billed|slot ms)", text)
-    assert "dbt tests of model.proj.shown (1 test) runs as BigQuery job" in text
+    assert "dbt tests of model.proj.shown (1 test): started BigQuery job" in text
     assert "dbt tests of model.proj.shown (1 test): 1 passed, 0 warned, 0 failed" in text
     assert "PASS not_null_shown_id (test.proj.not_null_shown_id): 0 failing row(s)" in text
 

@@ -38,6 +38,7 @@ class BigQueryBackend(WarehouseBackend):
     profile_type = "bigquery"
     run_operator = "cosmos_remote.backends.bigquery.operators:DbtRunBigQueryOperator"
     test_operator = "cosmos_remote.backends.bigquery.test_operator:DbtTestBigQueryOperator"
+    hooks_operator = "cosmos_remote.backends.bigquery.run_hooks:DbtRunHooksBigQueryOperator"
 
     @property
     def capture_package(self) -> Path:

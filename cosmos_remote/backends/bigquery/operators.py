@@ -34,9 +34,11 @@ from cosmos_remote.backends.bigquery.jobs import (
     relation_name,
     sanitize_labels,
 )
+from cosmos_remote.backends.bigquery.results import job_result, record_results
 from cosmos_remote.backends.bigquery.triggers import BigQueryInsertJobTrigger, settle_seconds
 from cosmos_remote.config import ProfileConfig
 from cosmos_remote.dbt.manifest import DbtNode
+from cosmos_remote.dbt.run_results import NodeResult
 from cosmos_remote.operators.factory import DbtRunAirflowAsyncFactoryOperator
 
 __all__ = ["BigQueryJobOperator", "DbtRunBigQueryOperator"]
@@ -176,7 +178,7 @@ class BigQueryJobOperator(BigQueryInsertJobOperator):
         job_id = self.submit_job(context)
         job = self.bigquery_job
         if job.state != "DONE":
-            self.log.info("%s runs as BigQuery job %s: %s", self.describe(), job_id, self._link(job_id))
+            self.log.info("%s: started BigQuery job %s (%s)", self.describe(), job_id, self._link(job_id))
         if job.running():
             self.defer(
                 trigger=BigQueryInsertJobTrigger(
@@ -297,7 +299,10 @@ class BigQueryJobOperator(BigQueryInsertJobOperator):
         from the deferral's kwargs, else the event, else the task state store (an error event names no job)."""
         resumed = self.bigquery_job
         job_id = job_id or event.get("job_id") or (resumed.job_id if resumed is not None else None)
+        self.job_id = job_id
         if event.get("status") == "error":
+            summary = {"job_id": job_id, "project_id": self.project_id, "location": self.location}
+            record_results(context, self.failed_results(None, summary, str(event.get("message"))))
             raise AirflowException(
                 f"{self.describe()}: BigQuery job {job_id} failed: {event.get('message')}\n{self._link(job_id)}"
             )
@@ -316,11 +321,6 @@ class BigQueryJobOperator(BigQueryInsertJobOperator):
         return job_link(project_id=project, location=location, job_id=str(job_id))
 
     def _finish(self, context: Context, job: Any, *, deferred: bool = False) -> Any:
-        if job.error_result:
-            raise AirflowException(
-                f"{self.describe()}: BigQuery job {job.job_id} failed: {job.error_result.get('message')}\n"
-                f"{self._link(job.job_id)}"
-            )
         summary = job_summary(job, project_id=self.project_id, location=self.location)
         relation = self.published_relation or self.node.relation
         summary.update(
@@ -329,11 +329,23 @@ class BigQueryJobOperator(BigQueryInsertJobOperator):
             artifacts=self.artifact_uri or None,
             deferred=deferred,
         )
+        if job.error_result:
+            error = str(job.error_result.get("message"))
+            record_results(context, self.failed_results(job, summary, error))
+            raise AirflowException(
+                f"{self.describe()}: BigQuery job {job.job_id} failed: {error}\n{self._link(job.job_id)}"
+            )
         self.log.info("%s done, %s", self.describe(), job_outcome(summary))
         return self.record(context, job, summary)
 
     def record(self, context: Context, job: Any, summary: dict[str, Any]) -> Any:
+        """Record the finished job (dbt's result of the node, the asset event); return the XCom summary."""
+        record_results(context, [job_result(self.unique_id, "success", job, summary, task_id=self.task_id)])
         return summary
+
+    def failed_results(self, job: Any, summary: dict[str, Any], error: str) -> list[NodeResult]:
+        """dbt's results of the node(s) of this task when its job failed."""
+        return [job_result(self.unique_id, "error", job, summary, task_id=self.task_id, message=error)]
 
 
 class DbtRunBigQueryOperator(DbtRunAirflowAsyncFactoryOperator, BigQueryJobOperator):
@@ -374,4 +386,10 @@ class DbtRunBigQueryOperator(DbtRunAirflowAsyncFactoryOperator, BigQueryJobOpera
                 "artifacts": summary["artifacts"],
             }
             context["outlet_events"][self.asset].extra.update({k: v for k, v in extra.items() if v is not None})
-        return summary
+        return super().record(context, job, summary)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the provider's lineage of the job, with the node's relation as output (see lineage.py)."""
+        from cosmos_remote.backends.bigquery.lineage import node_lineage
+
+        return node_lineage(self, task_instance)

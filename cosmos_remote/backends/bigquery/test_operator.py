@@ -10,8 +10,11 @@ from airflow.sdk import Context
 from airflow.sdk.exceptions import AirflowException
 
 from cosmos_remote.backends.bigquery.operators import BigQueryJobOperator
+from cosmos_remote.backends.bigquery.results import job_result, record_results
 from cosmos_remote.dbt.manifest import DbtNode
+from cosmos_remote.dbt.run_results import NodeResult
 from cosmos_remote.operators.dbt_tests import (
+    TestOutcome,
     TestSpec,
     evaluate_tests,
     failure_count_query,
@@ -63,6 +66,43 @@ class DbtTestBigQueryOperator(DbtTestAirflowAsyncFactoryOperator, BigQueryJobOpe
         for line in outcome.warnings:
             self.log.warning("%s", line)
         summary["tests"] = outcome.as_dict()
+        record_results(context, [self._test_result(job, summary, t.unique_id, outcome) for t in self.tests])
         if outcome.errors:
             raise AirflowException("dbt tests failed:\n" + "\n\n".join(outcome.errors))
         return summary
+
+    def _test_result(self, job: Any, summary: dict[str, Any], unique_id: str, outcome: TestOutcome) -> NodeResult:
+        """dbt's result of one test: pass / warn / fail with its failing rows (a test has no relation of its own)."""
+        summary = {**summary, "relation": None}
+        judged = outcome.results.get(unique_id)
+        if judged is None:
+            missing = "the failure-count query returned no row for this test"
+            return job_result(unique_id, "error", job, summary, task_id=self.task_id, message=missing)
+        failures, status = int(judged["failures"]), judged["status"]
+        message = (
+            None if status == "pass" else f"Got {failures} result{'' if failures == 1 else 's'}, configured to {status}"
+        )
+        return job_result(
+            unique_id,
+            status,
+            job,
+            summary,
+            task_id=self.task_id,
+            message=message,
+            default_message=False,
+            failures=failures,
+        )
+
+    def failed_results(self, job: Any, summary: dict[str, Any], error: str) -> list[NodeResult]:
+        """Every test of the task is an error when the job itself failed."""
+        return [
+            job_result(
+                unique_id=t.unique_id,
+                status="error",
+                job=job,
+                summary={**summary, "relation": None},
+                task_id=self.task_id,
+                message=error,
+            )
+            for t in self.tests
+        ]

@@ -27,7 +27,7 @@ from google.cloud.exceptions import NotFound
 from .errors import CaptureError
 from .registry import RelationState
 from .sqlscan import TEST_QUERY_COLUMNS, RelKey, is_read, is_test_query, parse, render_key
-from .state import EPILOGUE, PRELUDE, CaptureState, is_node_name
+from .state import EPILOGUE, PRELUDE, RUN_START, CaptureState, is_node_name
 
 __all__ = ["ERROR_PREFIX", "CapturingConnectionManager", "guard"]
 
@@ -92,12 +92,15 @@ class CapturingConnectionManager(BigQueryConnectionManager):
         return connection
 
     def bucket(self) -> str:
-        """Where a statement made now belongs: the node's unique_id, or the run's prelude / epilogue."""
+        """Where a statement made now belongs: the node's unique_id, an on-run-start / on-run-end hook, or the run's
+        other statements (schema creation)."""
         name = self.get_thread_connection().name
         if is_node_name(name):
             return str(name)
         unique_id = str((get_node_info() or {}).get("unique_id") or "")
-        return EPILOGUE if "on-run-end" in unique_id else PRELUDE
+        if "on-run-end" in unique_id:
+            return EPILOGUE
+        return RUN_START if "on-run-start" in unique_id else PRELUDE
 
     @contextmanager
     def approved(self) -> Iterator[None]:

@@ -9,7 +9,7 @@ from typing import Any
 from .adapter import CaptureAdapterContainer
 from .connections import ERROR_PREFIX
 from .sqlscan import is_blank, join_script
-from .state import EPILOGUE, FAILED_STATUSES, PRELUDE, CaptureState, is_node_name
+from .state import EPILOGUE, FAILED_STATUSES, PRELUDE, RUN_START, CaptureState, is_node_name
 from .stream import NodeStream
 
 __all__ = ["run_capture"]
@@ -49,6 +49,10 @@ def _describe(node: Any, state: CaptureState) -> dict[str, Any]:
     relation = None
     if resource_type in ("model", "seed", "snapshot") or (resource_type == "test" and node.config.store_failures):
         relation = {"database": node.database, "schema": node.schema, "identifier": node.alias or node.name}
+    if relation is not None and resource_type != "test":
+        # The CREATE SCHEMA of the node's own dataset (idempotent), so that it can run, or be retried, alone; the
+        # project's other run-level statements run once, before any node (``on_run_start``).
+        statements = state.schema_statements(node.database, node.schema) + statements
     return {
         "unique_id": unique_id,
         "resource_type": resource_type,
@@ -95,7 +99,6 @@ def run_capture(args: list[str], *, stream_path: str | None = None) -> dict[str,
             state=state,
             manifest=manifest,
             describe=_describe,
-            prelude=lambda: join_script(_statements(state, PRELUDE)),
         )
     started = time.perf_counter()
     try:
@@ -122,7 +125,8 @@ def run_capture(args: list[str], *, stream_path: str | None = None) -> dict[str,
         described = _describe(node, state)
         described["status"] = status
         nodes.append(described)
-    prelude, epilogue = _statements(state, PRELUDE), _statements(state, EPILOGUE)
+    on_run_start = _statements(state, PRELUDE) + _statements(state, RUN_START)
+    on_run_end = _statements(state, EPILOGUE)
     exception = None if result.exception is None else f"{type(result.exception).__name__}: {result.exception}"
     return {
         "ok": bool(result.success) and not errors and exception is None,
@@ -131,9 +135,9 @@ def run_capture(args: list[str], *, stream_path: str | None = None) -> dict[str,
         "exception": exception,
         "errors": errors,
         "nodes": nodes,
-        "prelude": prelude,
-        "epilogue": epilogue,
-        "prelude_script": join_script(prelude),
-        "epilogue_script": join_script(epilogue),
+        "on_run_start": on_run_start,
+        "on_run_end": on_run_end,
+        "on_run_start_script": join_script(on_run_start),
+        "on_run_end_script": join_script(on_run_end),
         "timings": {"dbt_seconds": dbt_seconds, "capture_seconds": state.capture_seconds},
     }

@@ -17,6 +17,8 @@ from sqlglot.errors import SqlglotError
 __all__ = [
     "TEST_QUERY_COLUMNS",
     "RelKey",
+    "collapse_blank_lines",
+    "created_dataset",
     "fallback_keys",
     "is_blank",
     "is_read",
@@ -40,6 +42,10 @@ _NO_EFFECT: Final = (exp.Declare, exp.Set)
 # `a`.`b`.`c`, `a.b.c`, `a`.`b` -- a conservative net for statements sqlglot cannot parse.
 _QUALIFIED: Final = re.compile(r"`([^`]+)`\.`([^`]+)`(?:\.`([^`]+)`)?|`([^`.]+)\.([^`.]+)(?:\.([^`.]+))?`")
 _COMMENT_OR_SPACE: Final = re.compile(r"(\s+|--[^\n]*(\n|$)|#[^\n]*(\n|$)|/\*.*?\*/)", re.DOTALL)
+
+_BLANK_RUN: Final = re.compile(r"\n[ \t\r\f\v]*\n(?:[ \t\r\f\v]*\n)+")
+_WHITESPACE: Final = re.compile(r"\s+")
+_CREATE_SCHEMA: Final = re.compile(r"\s*create\s+schema\b", re.IGNORECASE)
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -109,6 +115,47 @@ def render_key(key: RelKey) -> str:
     return ".".join(f"`{part}`" for part in key if part)
 
 
+def created_dataset(sql: str, default_project: str) -> tuple[str, str] | None:
+    """``(project, dataset)`` a ``CREATE SCHEMA`` statement makes; ``None`` for any other statement."""
+    if not _CREATE_SCHEMA.match(sql):
+        return None
+    statements = parse(sql)
+    if not statements or not isinstance(statements[0], exp.Create) or statements[0].args.get("kind") != "SCHEMA":
+        return None
+    target = statements[0].this
+    if not isinstance(target, exp.Table):
+        return None
+    parts = [part for part in (target.catalog, target.db, target.name) if part]
+    return (parts[-2] if len(parts) > 1 else default_project, parts[-1]) if parts else None
+
+
+def collapse_blank_lines(sql: str) -> str:
+    r"""``sql`` with each run of blank lines between tokens made one blank line, for readers of the script.
+
+    Only the whitespace between tokens changes, never a string literal (a triple-quoted string keeps its blank
+    lines), so BigQuery runs the same statement. When sqlglot cannot tokenize ``sql``, it is returned as is.
+
+    Example:
+        >>> collapse_blank_lines("select 1\n\n\n\nfrom t where s = '''a\n\n\nb'''")
+        "select 1\n\nfrom t where s = '''a\n\n\nb'''"
+    """
+    if not _BLANK_RUN.search(sql):
+        return sql
+    try:
+        tokens = sqlglot.tokenize(sql, read="bigquery")
+    except (SqlglotError, RecursionError, ValueError):
+        return sql
+    parts, position = [], 0
+    for token in tokens:
+        parts.append(_BLANK_RUN.sub("\n\n", sql[position : token.start]))
+        parts.append(sql[token.start : token.end + 1])
+        position = token.end + 1
+    parts.append(_BLANK_RUN.sub("\n\n", sql[position:]))
+    collapsed = "".join(parts)
+    # Only whitespace may differ: anything else means the token offsets were not what they seemed.
+    return collapsed if _WHITESPACE.sub("", collapsed) == _WHITESPACE.sub("", sql) else sql
+
+
 def is_blank(sql: str) -> bool:
     """True when ``sql`` holds nothing but whitespace, comments and semicolons."""
     return not _COMMENT_OR_SPACE.sub("", sql).strip(";").strip()
@@ -128,14 +175,15 @@ def _starts_with_declare(statement: str) -> bool:
 def join_script(statements: list[str]) -> str:
     """One BigQuery multi-statement script that runs ``statements`` in order.
 
-    Statements holding only comments are dropped. Statements are joined with ``;``, on its own line when a statement
+    Statements holding only comments are dropped, runs of blank lines between tokens become one blank line
+    (:func:`collapse_blank_lines`). Statements are joined with ``;``, on its own line when a statement
     ends in a line comment. A statement that
     starts with ``DECLARE`` (dbt-bigquery's partition scripts) is wrapped in ``BEGIN ... END`` unless it comes first,
     because BigQuery only allows declarations at the start of a script or block.
     """
     parts: list[str] = []
     for index, statement in enumerate(statements):
-        text = _clean(statement)
+        text = collapse_blank_lines(_clean(statement))
         if not text or is_blank(text):
             continue
         if index and parts and _starts_with_declare(text):

@@ -16,10 +16,12 @@ from .errors import CaptureError
 from .registry import DROPPED, MODIFIED, VIEW, Registry, RelationState
 from .sqlscan import RelKey
 
-__all__ = ["EPILOGUE", "FAILED_STATUSES", "PRELUDE", "CaptureState", "is_node_name"]
+__all__ = ["EPILOGUE", "FAILED_STATUSES", "PRELUDE", "RUN_START", "CaptureState", "is_node_name"]
 
-#: statements made before any node (schema creation, on-run-start hooks).
+#: run-level statements made before any node that belong to no hook (dbt's schema creation).
 PRELUDE: Final = "__prelude__"
+#: statements of the project's (and its packages') on-run-start hooks.
+RUN_START: Final = "__on_run_start__"
 #: statements made after every node (on-run-end hooks).
 EPILOGUE: Final = "__epilogue__"
 
@@ -49,6 +51,7 @@ class CaptureState:
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _registry: Registry | None = field(default=None, repr=False)
     _pending: list[tuple[str, str, Effect | None]] = field(default_factory=list, repr=False)
+    _schemas: tuple[int, dict[tuple[str, str] | None, list[str]]] = field(default=(0, {}), repr=False)
 
     def bind(self, *, default_project: str, project_name: str | None) -> None:
         """Set the target project (for unqualified names) once the adapter exists."""
@@ -68,7 +71,7 @@ class CaptureState:
                 self.capture_seconds += time.perf_counter() - started
 
     def record(self, bucket: str, sql: str, effect: Effect | None = None) -> None:
-        """Append a captured statement to ``bucket`` (node id, PRELUDE or EPILOGUE).
+        """Append a captured statement to ``bucket`` (node id, PRELUDE, RUN_START or EPILOGUE).
 
         Its effect on the registry is applied lazily, in capture order: ``effect`` when given (translated API
         writes, seeds), else whatever sqlglot reads from ``sql``.
@@ -137,6 +140,21 @@ class CaptureState:
         """True when the warehouse's table metadata of ``key`` is still what it will be after the captured writes."""
         state = self.state(key)
         return state is None or (state.kind == MODIFIED and not state.schema_changed and state.previous is None)
+
+    def schema_statements(self, project: str | None, dataset: str | None) -> list[str]:
+        """The captured run-level ``CREATE SCHEMA`` statements that create ``project.dataset`` (what a node writing
+        there needs when it runs, or is retried, alone)."""
+        from .sqlscan import created_dataset
+
+        with self._lock:
+            prelude = self.statements.get(PRELUDE, [])
+            if self._schemas[0] != len(prelude):  # parsed once per prelude (complete before dbt starts any node)
+                default = self._registry.default_project if self._registry is not None else ""
+                by_dataset: dict[tuple[str, str] | None, list[str]] = {}
+                for sql in prelude:
+                    by_dataset.setdefault(created_dataset(sql, default), []).append(sql)
+                self._schemas = (len(prelude), by_dataset)
+            return list(self._schemas[1].get((str(project), str(dataset)), []))
 
     def created_datasets(self) -> set[tuple[str, str]]:
         """Datasets a captured ``CREATE SCHEMA`` makes."""

@@ -28,7 +28,7 @@ Describe = Callable[[Any, CaptureState], dict[str, Any]]
 
 
 class NodeStream:
-    """Appends ``{"prelude_script": str}`` once, then ``{"node": {...}}`` per finished node, to ``path`` (JSON lines).
+    """Appends ``{"node": {...}}`` per finished node to ``path`` (JSON lines).
 
     Args:
         path: The file the parent tails.
@@ -36,8 +36,6 @@ class NodeStream:
         manifest: Returns dbt's manifest of this invocation (``None`` until dbt has one); its nodes carry their
             compiled code once dbt compiled them.
         describe: Builds a node's record, the same function the final response uses.
-        prelude: Returns the script of the run-level statements captured so far (complete before dbt starts any
-            node).
     """
 
     def __init__(
@@ -47,15 +45,12 @@ class NodeStream:
         state: CaptureState,
         manifest: Callable[[], Any],
         describe: Describe,
-        prelude: Callable[[], str],
     ) -> None:
         self._state = state
         self._manifest = manifest
         self._describe = describe
-        self._prelude = prelude
         self._lock = threading.Lock()
         self._handle = path.open("a", encoding="utf-8")
-        self._prelude_sent = False
         self._broken = False
 
     def on_event(self, message: Any) -> None:
@@ -83,12 +78,7 @@ class NodeStream:
         with self._lock:
             if self._broken:
                 return
-            lines = []
-            if not self._prelude_sent:
-                lines.append(json.dumps({"prelude_script": self._prelude()}))
-                self._prelude_sent = True
-            lines.append(json.dumps({"node": record}, default=str))
-            self._handle.write("\n".join(lines) + "\n")
+            self._handle.write(json.dumps({"node": record}, default=str) + "\n")
             self._handle.flush()
 
     def _stop(self, reason: str) -> None:
