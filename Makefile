@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_TOOLS :=
 -include mk/*.mk
 
-.PHONY: venv demo test lint types unit bench soak docs lock clean
+.PHONY: venv demo test lint types unit bench soak docs screenshots lock clean
 
 venv: $(STAMP)
 
@@ -55,6 +55,10 @@ soak: venv
 
 docs: venv
 	$(BIN)/mkdocs build --strict
+
+# The pictures of docs/ui.md, from a real run of the example DAG on a local cluster (needs Debian's chromium).
+screenshots: venv chromium
+	$(BIN)/python docs/_screenshots.py
 
 clean:
 	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache

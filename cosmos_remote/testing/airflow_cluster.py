@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -187,6 +188,16 @@ class AirflowCluster:
             time.sleep(0.5)
         tasks, log = self.task_states(dag_id, run_id), self._components[0].log_tail()
         raise AirflowClusterError(f"run {run_id!r} of {dag_id!r} still {state} after {timeout:.0f} s; {tasks=}\n{log}")
+
+    def ui_url(self, dag_id: str, run_id: str | None = None, task_id: str | None = None, tab: str = "") -> str:
+        """The Airflow UI page of a DAG, a run of it, or a task instance of that run; ``tab`` is the page's tab as
+        it appears in the URL (``rendered_templates``, ``details``, ``asset_events``; ``""``: the logs)."""
+        url = f"{self.api_url}/dags/{urllib.parse.quote(dag_id, safe='')}"
+        if run_id is not None:
+            url += f"/runs/{urllib.parse.quote(run_id, safe='')}"
+            if task_id is not None:
+                url += f"/tasks/{urllib.parse.quote(task_id, safe='')}"
+        return f"{url}/{tab}" if tab else url
 
     def record_states(self, dag_id: str, run_id: str, interval: float = 0.2) -> StateRecorder:
         """Start sampling the run's task states every ``interval`` s; use as ``with ... as samples:``."""
