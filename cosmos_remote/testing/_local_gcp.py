@@ -7,7 +7,7 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -56,12 +56,22 @@ class LocalGCP:
         """Make every BigQuery job inserted from now on report RUNNING for ``seconds`` before its real result."""
         _post_json(f"{self._bigquery_proxy}/_proxy/config", {"job_latency": seconds})
 
+    def set_faults(
+        self, rate: float = 0.0, *, seed: int = 0, methods: Sequence[str] = ("jobs.get",), first: int = 0
+    ) -> None:
+        """Answer BigQuery API requests of ``methods`` with 429 or 503 (seeded, half each): the ``first`` ones, then a
+        fraction ``rate`` of them. ``set_faults()`` turns faults off. Methods: ``jobs.get``, ``jobs.insert``,
+        ``jobs.list``, ``jobs.query``, ``jobs.getQueryResults``, ``other``."""
+        faults = {"rate": rate, "seed": seed, "methods": list(methods), "first": first}
+        _post_json(f"{self._bigquery_proxy}/_proxy/config", {"faults": faults})
+
     def job_log(self) -> dict[str, Any]:
         """What the BigQuery proxy saw so far.
 
-        Returns ``{"inserts": [{"job_id", "labels", "accepted"}, ...], "running_answers": {job_id: n}}``: every
-        ``jobs.insert`` attempt in order (a rejected duplicate has ``accepted: False``), and for each job how many
-        answers said RUNNING because of ``job_latency``.
+        Returns ``{"inserts": [{"job_id", "labels", "accepted"}, ...], "running_answers": {job_id: n},
+        "requests": {method: n}, "faults": {method: n}}``: every ``jobs.insert`` attempt in order (a rejected
+        duplicate has ``accepted: False``), for each job how many answers said RUNNING because of ``job_latency``,
+        the requests per API method, and how many of them got an injected fault (:meth:`set_faults`).
         """
         with urllib.request.urlopen(f"{self._bigquery_proxy}/_proxy/jobs", timeout=30) as response:
             log: dict[str, Any] = json.loads(response.read())

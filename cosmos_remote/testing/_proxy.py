@@ -12,6 +12,12 @@ Two knobs, both optional:
   column definition ```col` NUMERIC``) is sent to the emulator as ``NUMERIC(38, 9)``, which is what BigQuery's
   NUMERIC is. The emulator otherwise stores such columns with 3 decimal places (``12.500`` for ``12.5``, and
   ``1.235`` for ``1.23456``), while its load jobs keep 9, as BigQuery does.
+* Faults on demand (``/_proxy/config`` ``{"faults": {"rate": F, "seed": N, "methods": [...], "first": K}}``): the
+  first ``K`` requests of the given API methods (default ``jobs.get``), then a seeded fraction ``F`` of them, are
+  answered ``429`` or ``503`` without reaching the emulator, as BigQuery answers over its API quota or when busy.
+  Every request is counted per method (``jobs.get``, ``jobs.insert``, ``jobs.list``, ``jobs.query``,
+  ``jobs.getQueryResults``, ``other``). ``jobs.list`` agrees with ``jobs.get``: a job held RUNNING by
+  ``--job-latency`` is listed RUNNING, and ``stateFilter`` is applied to what is listed.
 * ``--job-latency S`` keeps every BigQuery job PENDING/RUNNING for ``S`` seconds after it was inserted: the
   emulator finishes each job inside the insert call, which would never let a deferrable operator defer. Responses of
   ``jobs.insert``, ``jobs.get``, ``jobs.query`` and ``getQueryResults`` for a younger job say ``RUNNING`` /
@@ -26,6 +32,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import re
 import time
 from collections.abc import AsyncIterator, Callable
@@ -48,6 +55,52 @@ _QUERY_PATH: Final = re.compile(r"/projects/[^/]+/queries$")
 _HOP_BY_HOP: Final = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 )
+
+
+class _Faults:
+    """Which requests are answered 429 / 503 instead of being forwarded, and how many of each method were seen."""
+
+    def __init__(self) -> None:
+        self.rate, self.next, self.methods = 0.0, 0, frozenset({"jobs.get"})
+        self.random = random.Random(0)
+        self.requests: dict[str, int] = {}
+        self.injected: dict[str, int] = {}
+
+    def configure(self, faults: dict[str, Any]) -> None:
+        self.rate = float(faults.get("rate", 0.0))
+        self.next = int(faults.get("first", 0))
+        self.methods = frozenset(faults.get("methods") or ("jobs.get",))
+        self.random = random.Random(int(faults.get("seed", 0)))
+
+    def answer(self, method: str) -> Response | None:
+        """Count the request; the fault to answer it with, if it gets one."""
+        self.requests[method] = self.requests.get(method, 0) + 1
+        if method not in self.methods:
+            return None
+        if self.next > 0:
+            self.next -= 1
+        elif not (self.rate > 0 and self.random.random() < self.rate):
+            return None
+        self.injected[method] = self.injected.get(method, 0) + 1
+        code, status = (429, "RESOURCE_EXHAUSTED") if self.random.random() < 0.5 else (503, "UNAVAILABLE")
+        reason = "rateLimitExceeded" if code == 429 else "backendError"
+        message = f"injected by the local_gcp proxy ({status})"
+        body = {"error": {"code": code, "message": message, "status": status, "errors": [{"reason": reason}]}}
+        return JSONResponse(body, status_code=code)
+
+
+def api_method(method: str, path: str) -> str:
+    """The BigQuery API method of a request: ``jobs.get``, ``jobs.insert``, ``jobs.list``, ``jobs.query``,
+    ``jobs.getQueryResults`` or ``other``."""
+    if _JOB_PATH.search(path):
+        return "jobs.get" if method == "GET" else "other"
+    if _INSERT_PATH.search(path):
+        return {"POST": "jobs.insert", "GET": "jobs.list"}.get(method, "other")
+    if _QUERY_PATH.search(path) and method == "POST":
+        return "jobs.query"
+    if _RESULTS_PATH.search(path) and method == "GET":
+        return "jobs.getQueryResults"
+    return "other"
 
 
 class _JobBook:
@@ -88,6 +141,11 @@ class _JobClock:
         self.latency = latency
         self._seen: dict[str, float] = {}
         self.hidden: dict[str, int] = {}
+
+    def seen_young(self, job_id: str) -> bool:
+        """Whether a job seen before is still young (a job never seen is not: it was not inserted through here)."""
+        started = self._seen.get(job_id)
+        return started is not None and time.monotonic() - started < self.latency
 
     def young(self, job_id: str) -> bool:
         started = self._seen.setdefault(job_id, time.monotonic())
@@ -156,6 +214,19 @@ def _job_id_of(payload: dict[str, Any]) -> str | None:
     return job_id if isinstance(job_id, str) else None
 
 
+def _list_as_jobs_get_says(payload: dict[str, Any], clock: _JobClock, states: set[str]) -> dict[str, Any]:
+    """A ``jobs.list`` page with each young job RUNNING, as ``jobs.get`` reports it, then ``stateFilter`` applied."""
+    listed = []
+    for job in payload.get("jobs") or []:
+        job_id = _job_id_of(job) if isinstance(job, dict) else None
+        if job_id is not None and clock.seen_young(job_id):
+            job = {**job, "state": "RUNNING", "status": {"state": "RUNNING"}}
+            job.pop("errorResult", None)
+        if not states or str(job.get("state", "")).lower() in states:
+            listed.append(job)
+    return {**payload, "jobs": listed}
+
+
 def _hide_completion(path: str, method: str, payload: dict[str, Any], clock: _JobClock) -> dict[str, Any]:
     job_id = _job_id_of(payload)
     if job_id is None:
@@ -193,12 +264,17 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
     """The proxy as an ASGI app forwarding to ``upstream`` (``http://host:port``)."""
     clock = _JobClock(job_latency)
     book = _JobBook()
+    faults = _Faults()
     delay = {"request": request_delay}
     client = httpx.AsyncClient(base_url=upstream, timeout=httpx.Timeout(120.0))
 
     async def forward(request: Request) -> Response:
         if delay["request"] > 0:
             await asyncio.sleep(delay["request"])
+        if "/bigquery/v2/" in request.url.path and (
+            fault := faults.answer(api_method(request.method, request.url.path))
+        ):
+            return fault
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         body = await request.body()
         if (
@@ -219,12 +295,15 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
                 if book.conflict(job_id, labels):
                     return _conflict(job_id)
                 inserted = (job_id, labels)
+        query = list(request.query_params.multi_items())
+        listing = request.method == "GET" and bool(_INSERT_PATH.search(request.url.path))
+        states = {value.lower() for key, value in query if key == "stateFilter"} if listing else set()
+        # filtered here, after young jobs are shown RUNNING (the emulator knows only DONE)
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            (key, value) for key, value in query if not (states and key == "stateFilter")
+        ]
         upstream_response = await client.request(
-            request.method,
-            request.url.path,
-            params=list(request.query_params.multi_items()),
-            headers=headers,
-            content=body,
+            request.method, request.url.path, params=params, headers=headers, content=body
         )
         if inserted is not None and upstream_response.status_code < 300:
             book.record(*inserted)
@@ -237,7 +316,9 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
                 payload = None
             if isinstance(payload, dict) and upstream_response.status_code < 300:
                 changed = book.restore_labels(payload)
-                if clock.latency > 0:
+                if listing:
+                    changed = _list_as_jobs_get_says(changed, clock, states)
+                elif clock.latency > 0:
                     changed = _hide_completion(request.url.path, request.method, changed, clock)
                 if changed is not payload:
                     response_headers.pop("etag", None)
@@ -256,11 +337,21 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
 
     async def jobs(_: Request) -> Response:
         """What the proxy saw: every ``jobs.insert`` attempt, and how often each job was reported RUNNING."""
-        return JSONResponse({"inserts": book.attempts, "running_answers": clock.hidden})
+        return JSONResponse(
+            {
+                "inserts": book.attempts,
+                "running_answers": clock.hidden,
+                "requests": faults.requests,
+                "faults": faults.injected,
+            }
+        )
 
     async def configure(request: Request) -> Response:
-        """Change the knobs of a running proxy: ``{"job_latency": S, "request_delay": S}`` (either optional)."""
+        """Change the knobs of a running proxy: ``{"job_latency": S, "request_delay": S, "faults": {...}}`` (each
+        optional)."""
         changes = await request.json()
+        if "faults" in changes:
+            faults.configure(dict(changes["faults"] or {}))
         if "job_latency" in changes:
             clock.latency = float(changes["job_latency"])
         if "request_delay" in changes:

@@ -8,7 +8,7 @@ It gives every test session its own Airflow home (SQLite, no examples; set ``COS
 use yours instead) and these fixtures:
 
 * ``local_gcp_session`` — one :class:`~cosmos_remote.testing.LocalGCP` for the session (emulators start once).
-* ``gcp`` — the same, for one test; BigQuery job latency is reset to 0 after the test.
+* ``gcp`` — the same, for one test; BigQuery job latency and injected faults are reset after the test.
 * ``airflow_dags_folder`` — the session's DAGs folder, with the metadata DB migrated.
 """
 
@@ -44,6 +44,7 @@ def gcp(local_gcp_session: LocalGCP) -> Iterator[LocalGCP]:
     """The session's emulators for one test; job latency set by the test is reset afterwards."""
     yield local_gcp_session
     local_gcp_session.set_job_latency(0.0)
+    local_gcp_session.set_faults()
 
 
 @pytest.fixture(scope="session")

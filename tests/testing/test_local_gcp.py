@@ -134,3 +134,42 @@ def test_an_emulator_that_dies_at_start_reports_its_output() -> None:
     process.start()
     with pytest.raises(EmulatorError, match=r"broken exited with code 3(.|\n)*cannot bind"):
         process.wait_healthy("http://127.0.0.1:9/", timeout=10)
+
+
+def test_jobs_list_agrees_with_jobs_get_and_requests_are_counted_per_method(gcp) -> None:  # type: ignore[no-untyped-def]
+    client = gcp.bigquery_client()
+    gcp.set_job_latency(3.0)
+    job = client.query("select 1 as x", job_id=f"listed_{time.monotonic_ns()}", job_retry=None)
+    running = {listed.job_id for listed in client.list_jobs(state_filter="running")}
+    assert job.job_id in running, "held RUNNING by job_latency: listed RUNNING, as jobs.get says"
+    assert client.get_job(job.job_id).state == "RUNNING"
+    assert job.job_id not in {listed.job_id for listed in client.list_jobs(state_filter="done")}
+    time.sleep(3.2)
+    assert job.job_id not in {listed.job_id for listed in client.list_jobs(state_filter="running")}
+    assert client.get_job(job.job_id).state == "DONE"
+    counted = gcp.job_log()["requests"]
+    assert counted["jobs.list"] >= 3
+    assert counted["jobs.insert"] >= 1
+
+
+def test_injected_faults_answer_429_or_503_seeded_and_only_for_the_chosen_methods(gcp) -> None:  # type: ignore[no-untyped-def]
+    from google.api_core.exceptions import ServiceUnavailable, TooManyRequests
+
+    client = gcp.bigquery_client()
+    job = client.query("select 1 as x", job_id=f"faulty_{time.monotonic_ns()}", job_retry=None)
+    job.result()
+    before = gcp.job_log()["faults"].get("jobs.get", 0)
+    gcp.set_faults(rate=0.5, seed=7)
+    outcomes = []
+    for _ in range(40):
+        try:
+            client.get_job(job.job_id, retry=None)
+            outcomes.append("ok")
+        except (TooManyRequests, ServiceUnavailable) as error:
+            outcomes.append(str(error.code))
+    assert {"ok", "429", "503"} <= set(outcomes)
+    assert 8 <= outcomes.count("429") + outcomes.count("503") <= 32
+    assert gcp.job_log()["faults"]["jobs.get"] - before == 40 - outcomes.count("ok")
+    list(client.list_jobs(max_results=1))  # another method: never faulted
+    gcp.set_faults()
+    assert client.get_job(job.job_id, retry=None).state == "DONE"

@@ -1,6 +1,12 @@
 """The provider's BigQuery job trigger, polling through
-:class:`cosmos_remote.backends.bigquery.hooks.BigQueryAsyncHook`, and never firing sooner than a settle time after
-the task deferred.
+:class:`cosmos_remote.backends.bigquery.hooks.BigQueryAsyncHook`, never firing sooner than a settle time after the
+task deferred, and never failing a task because one poll failed.
+
+Why poll errors are retried: the provider's trigger turns any exception while polling (a 429 over the API quota, a
+503, a connection reset, a token refresh) into an error event, and the task fails while its job runs on. Here an
+error event is sent only when the job failed, when the job is gone (404), or when polling has failed without a break
+for ``[cosmos_remote] poll_error_deadline_seconds`` (default 30 min); until then each failed poll is retried after
+an exponential backoff with jitter (from ``poll_interval`` up to 60 s), and logged.
 
 Why the settle time: when a task defers, its worker process exits and the executor reports that exit as a success.
 If the trigger fires before the scheduler has drained that report, the scheduler finds the resumed try queued or
@@ -12,6 +18,7 @@ until ``settle_until`` lets the scheduler drain the stale report first; a job th
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,31 +27,50 @@ from airflow.providers.google.cloud.triggers.bigquery import BigQueryInsertJobTr
 from airflow.triggers.base import TriggerEvent
 
 from cosmos_remote.backends.bigquery.hooks import BigQueryAsyncHook
+from cosmos_remote.backends.bigquery.jobs import job_link
 
-__all__ = ["DEFAULT_SETTLE_SECONDS", "BigQueryInsertJobTrigger", "settle_seconds"]
+__all__ = [
+    "DEFAULT_POLL_ERROR_DEADLINE_SECONDS",
+    "DEFAULT_SETTLE_SECONDS",
+    "BigQueryInsertJobTrigger",
+    "poll_error_deadline_seconds",
+    "settle_seconds",
+]
 
 #: Seconds after the deferral before the trigger may fire (``[cosmos_remote] defer_settle_seconds``).
 DEFAULT_SETTLE_SECONDS = 10.0
+#: Seconds of failed polls in a row before the trigger gives up (``[cosmos_remote] poll_error_deadline_seconds``).
+DEFAULT_POLL_ERROR_DEADLINE_SECONDS = 1800.0
+_MAX_BACKOFF = 60.0
 
 
-def settle_seconds() -> float:
-    """``[cosmos_remote] defer_settle_seconds`` (a number >= 0), else :data:`DEFAULT_SETTLE_SECONDS`; 0 under
-    ``dag.test()``, which runs the trigger inline in the task's own process: no scheduler, no stale event."""
+def _seconds_setting(name: str, default: float, example: str) -> float:
     from cosmos_remote.errors import ConfigError
     from cosmos_remote.settings import setting
 
-    if _in_process_test():
-        return 0.0
-    found = setting("defer_settle_seconds", cosmos_fallback=False)
+    found = setting(name, cosmos_fallback=False)
     if found is None:
-        return DEFAULT_SETTLE_SECONDS
+        return default
     try:
         value = float(found.value)
     except ValueError:
         value = -1.0
     if value < 0:
-        raise ConfigError(f"{found.source}: {found.value!r} is not a number of seconds >= 0 (e.g. 10).")
+        raise ConfigError(f"{found.source}: {found.value!r} is not a number of seconds >= 0 (e.g. {example}).")
     return value
+
+
+def settle_seconds() -> float:
+    """``[cosmos_remote] defer_settle_seconds`` (a number >= 0), else :data:`DEFAULT_SETTLE_SECONDS`; 0 under
+    ``dag.test()``, which runs the trigger inline in the task's own process: no scheduler, no stale event."""
+    if _in_process_test():
+        return 0.0
+    return _seconds_setting("defer_settle_seconds", DEFAULT_SETTLE_SECONDS, "10")
+
+
+def poll_error_deadline_seconds() -> float:
+    """``[cosmos_remote] poll_error_deadline_seconds``, else :data:`DEFAULT_POLL_ERROR_DEADLINE_SECONDS`."""
+    return _seconds_setting("poll_error_deadline_seconds", DEFAULT_POLL_ERROR_DEADLINE_SECONDS, "1800")
 
 
 def _in_process_test() -> bool:
@@ -57,31 +83,100 @@ def _in_process_test() -> bool:
     return type(comms).__name__ == "InProcessSupervisorComms"
 
 
+def _event_of(payload: dict[str, Any]) -> TriggerEvent:
+    return TriggerEvent(payload)  # type: ignore[no-untyped-call]
+
+
 class BigQueryInsertJobTrigger(_ProviderInsertJobTrigger):
     """Polls a BigQuery job until it is DONE, on the endpoint of the connection's ``api_endpoint`` extra.
 
-    Same arguments, events and never-raise contract as the provider's trigger (errors become ``{"status": "error",
-    "message": ...}`` events, which here also name the ``job_id``), plus ``settle_until``: the wall-clock time (epoch
-    seconds) before which no event is sent (see the module docs).
+    Same arguments, one-event and never-raise contract as the provider's trigger, events naming the ``job_id``,
+    plus ``settle_until``: the wall-clock time (epoch seconds) before which no event is sent, and
+    ``poll_error_deadline``: seconds of failed polls in a row before an error event (see the module docs; ``None``:
+    the setting's value).
     """
 
-    def __init__(self, *args: Any, settle_until: float = 0.0, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, settle_until: float = 0.0, poll_error_deadline: float | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.settle_until = float(settle_until)
+        self.poll_error_deadline = (
+            poll_error_deadline_seconds() if poll_error_deadline is None else float(poll_error_deadline)
+        )
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         _, kwargs = super().serialize()
-        return f"{type(self).__module__}.{type(self).__qualname__}", {**kwargs, "settle_until": self.settle_until}
+        extra = {"settle_until": self.settle_until, "poll_error_deadline": self.poll_error_deadline}
+        return f"{type(self).__module__}.{type(self).__qualname__}", {**kwargs, **extra}
 
     def _get_async_hook(self) -> BigQueryAsyncHook:
         return BigQueryAsyncHook(gcp_conn_id=self.conn_id, impersonation_chain=self.impersonation_chain)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        async for event in super().run():
-            wait = self.settle_until - time.time()
-            if wait > 0:
-                self.log.info("Job %s is done; sending its event in %.1f s (settle time)", self.job_id, wait)
-                await asyncio.sleep(wait)
-            if isinstance(event.payload, dict):
-                event.payload = {"job_id": self.job_id, **event.payload}
-            yield event
+        """Poll until the job is DONE; retry failed polls (see the module docs); one event, never an exception."""
+        hook = self._get_async_hook()
+        failing_since: float | None = None
+        failures = 0
+        while True:
+            try:
+                status = await hook.get_job_status(
+                    job_id=self.job_id, project_id=self.project_id, location=self.location
+                )
+            except asyncio.CancelledError:
+                raise  # on_kill() cancels the job when a user killed the task
+            except Exception as error:
+                event = self._poll_failed(error, failing_since, failures)
+                if event is not None:
+                    yield event
+                    return
+                failing_since = failing_since if failing_since is not None else time.monotonic()
+                failures += 1
+                delay = min(self.poll_interval * 2 ** min(failures, 10), _MAX_BACKOFF) * random.uniform(0.5, 1.0)
+                self.log.warning(
+                    "Polling BigQuery job %s failed (%s: %s); the job is not affected, polling again in %.1f s "
+                    "(%d failed polls in a row)",
+                    self.job_id,
+                    type(error).__name__,
+                    str(error).splitlines()[0][:300] if str(error) else "",
+                    delay,
+                    failures,
+                )
+                await asyncio.sleep(delay)
+                continue
+            failing_since, failures = None, 0
+            if status["status"] in ("success", "error"):
+                yield await self._event({"status": status["status"], "message": status["message"]})
+                return
+            self.log.info("Bigquery job status is %s. Sleeping for %s seconds.", status["status"], self.poll_interval)
+            await asyncio.sleep(self.poll_interval)
+
+    def _poll_failed(self, error: Exception, failing_since: float | None, failures: int) -> TriggerEvent | None:
+        """The error event to send after a failed poll, or None to poll again."""
+        from google.api_core.exceptions import NotFound
+
+        link = job_link(project_id=self.project_id, location=self.location, job_id=str(self.job_id))
+        if isinstance(error, NotFound):
+            return _event_of(
+                {"job_id": self.job_id, "status": "error", "message": f"BigQuery job {self.job_id} not found: {error}"}
+            )
+        failing_for = 0.0 if failing_since is None else time.monotonic() - failing_since
+        if failing_for < self.poll_error_deadline:
+            return None
+        message = (
+            f"polling BigQuery job {self.job_id} failed for {failing_for:.0f} s ({failures + 1} polls in a row, last: "
+            f"{type(error).__name__}: {error}); the job itself may still be running: {link}. A retry of the task "
+            "reattaches to it."
+        )
+        return _event_of({"job_id": self.job_id, "status": "error", "message": message})
+
+    async def _event(self, payload: dict[str, Any]) -> TriggerEvent:
+        wait = self.settle_until - time.time()
+        if wait > 0:
+            self.log.info("Job %s is done; sending its event in %.1f s (settle time)", self.job_id, wait)
+            await asyncio.sleep(wait)
+        if payload["status"] == "success":
+            self.log.info("BigQuery Job succeeded")
+        else:
+            self.log.info("BigQuery Job failed: %s", payload["message"])
+        return _event_of({"job_id": self.job_id, **payload})
