@@ -147,7 +147,7 @@ def build_tasks(
         hook_task_ids=[task.task_id for task in hook_tasks.values()],
         scope_group=scope_group,
     )
-    [*dbt_tasks, *hook_tasks.values()] >> run_results
+    [*dbt_tasks, *([hook_tasks["on-run-end"]] if "on-run-end" in hook_tasks else [])] >> run_results
     return BuiltGraph(
         setup=setup, node_tasks=node_tasks, test_tasks=test_tasks, run_results=run_results, hook_tasks=hook_tasks
     )

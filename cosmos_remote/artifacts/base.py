@@ -36,6 +36,7 @@ from cosmos_remote.artifacts.layout import (
     MARKER_NAME,
     PRIMARY_FILE,
     RunScope,
+    check_dbt_artifact,
     check_relative_path,
 )
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact, VerifyProblem, VerifyReport
@@ -192,7 +193,7 @@ class BaseArtifactStore(ABC):
             FileExistsError: The run already has it.
             NotImplementedError: This store keeps no dbt artifacts (:attr:`holds_dbt_artifacts`).
         """
-        _check_dbt_artifact(name)
+        check_dbt_artifact(name)
         if not self.holds_dbt_artifacts:
             raise NotImplementedError(f"{type(self).__name__} keeps no dbt artifacts; set remote_target_path")
         error = self.put_files(uri, {name: data}, create=True)[name]
@@ -201,7 +202,7 @@ class BaseArtifactStore(ABC):
 
     def read_dbt_artifact(self, *, uri: str, name: str) -> bytes:
         """dbt's artifact ``name`` of the run ``uri``; ``ArtifactMissingError`` when the run has none."""
-        _check_dbt_artifact(name)
+        check_dbt_artifact(name)
         outcome = self.get_files(uri.rstrip("/"), [name])[name]
         if isinstance(outcome, FileNotFoundError):
             raise DbtArtifactMissingError(uri=uri, name=name)
@@ -250,11 +251,6 @@ class BaseArtifactStore(ABC):
         if listed:
             raise IncompleteRunError(uri=uri, index_path=f"{uri}/{INDEX_NAME}")
         raise RunNotFoundError(uri=uri)
-
-
-def _check_dbt_artifact(name: str) -> None:
-    if name not in DBT_ARTIFACTS:
-        raise ValueError(f"{name!r} is not one of dbt's artifacts a run keeps: {', '.join(DBT_ARTIFACTS)}")
 
 
 def _digest(outcome: bytes | BaseException) -> str:

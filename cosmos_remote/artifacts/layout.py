@@ -39,6 +39,7 @@ __all__ = [
     "PRIMARY_FILE",
     "RUN_RESULTS_FILE",
     "RunScope",
+    "check_dbt_artifact",
     "check_file_name",
     "check_relative_path",
     "plan_paths",
@@ -55,6 +56,13 @@ RUN_RESULTS_FILE: Final = "run_results.json"
 DBT_ARTIFACTS: Final = (MANIFEST_FILE, RUN_RESULTS_FILE)
 """dbt's own artifacts, at the top of the run prefix for tools that read them (not in the index: they are not
 node files, and run_results.json is written after the commit)."""
+
+
+def check_dbt_artifact(name: str) -> None:
+    """Refuse a name that is not one of :data:`DBT_ARTIFACTS`."""
+    if name not in DBT_ARTIFACTS:
+        raise ValueError(f"{name!r} is not one of dbt's artifacts a run keeps: {', '.join(DBT_ARTIFACTS)}")
+
 
 _SUFFIXES: Final[Mapping[str, str]] = {"script": ".sql", "compiled": ".compiled.sql", "csv": ".csv"}
 _FILE_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,31}")

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from cosmos_remote.artifacts._build import prepare_run, run_marker
 from cosmos_remote.artifacts.index import sha256_hex
-from cosmos_remote.artifacts.layout import DBT_ARTIFACTS, INDEX_NAME, MARKER_NAME, RunScope, plan_paths
+from cosmos_remote.artifacts.layout import INDEX_NAME, MARKER_NAME, RunScope, check_dbt_artifact, plan_paths
 from cosmos_remote.artifacts.model import ArtifactRef, NodeArtifact
 from cosmos_remote.errors import PublishError, RunClaimedError, RunExistsError
 
@@ -153,8 +153,7 @@ class StorePublishSession:
         keeps dbt artifacts (:attr:`~cosmos_remote.artifacts.base.BaseArtifactStore.holds_dbt_artifacts`)."""
         prepared = prepare_run(scope=self._scope, nodes=nodes, project_name=project_name, dbt_version=dbt_version)
         for name in dbt_files or {}:
-            if name not in DBT_ARTIFACTS:
-                raise ValueError(f"dbt_files: {name!r} is not one of {', '.join(DBT_ARTIFACTS)}")
+            check_dbt_artifact(name)
         extra = dict(dbt_files or {}) if self._store.holds_dbt_artifacts else {}
         self._store.check_run(prepared)
         self._claim()

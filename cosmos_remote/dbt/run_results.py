@@ -12,7 +12,6 @@ reads it, so dbt docs, ``--state`` selection and tools such as elementary or dbt
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -139,8 +138,8 @@ def run_results(
     invocation: str,
     started_at: datetime | None,
     args: Mapping[str, Any] | None = None,
-) -> bytes:
-    """``run_results.json`` of a DAG run, one result per planned node.
+) -> dict[str, Any]:
+    """The ``run_results.json`` document of a DAG run, one result per planned node (``json.dumps`` it to write).
 
     Args:
         planned: Every node the DAG has a task for.
@@ -153,7 +152,7 @@ def run_results(
     """
     now = datetime.now(UTC)
     results = [_result(p, recorded.get(p.unique_id), states.get(p.task_id)) for p in planned]
-    document = {
+    document: dict[str, Any] = {
         "metadata": {
             "dbt_schema_version": RUN_RESULTS_SCHEMA,
             "dbt_version": dbt_version,
@@ -168,4 +167,4 @@ def run_results(
         "elapsed_time": (now - started_at).total_seconds() if started_at is not None else 0.0,
         "args": {"which": "build", **dict(args or {})},
     }
-    return json.dumps(document, indent=2, default=str).encode("utf-8")
+    return document

@@ -82,7 +82,7 @@ class DbtRunResultsOperator(BaseOperator):
             raise AirflowException(f"no run_results.json: the setup task published nothing ({error})") from error
         index = store.read_index(ref=ref)
         dag_run = context.get("dag_run")
-        data = run_results(
+        document = run_results(
             planned=self.planned,
             recorded=recorded,
             states=states,
@@ -90,9 +90,9 @@ class DbtRunResultsOperator(BaseOperator):
             invocation=invocation_id(ti.dag_id, ti.run_id, self.scope_group),
             started_at=getattr(dag_run, "start_date", None),
         )
-        written = self._write(store, ref.uri, data)
+        written = self._write(store, ref.uri, json.dumps(document, indent=2, default=str).encode("utf-8"))
 
-        results = json.loads(data)["results"]
+        results = document["results"]
         counts = Counter(str(r["status"]) for r in results)
         self.log.info(
             "Done. PASS=%d WARN=%d ERROR=%d SKIP=%d TOTAL=%d",

@@ -104,7 +104,12 @@ class Page:
 
     def wait_for_text(self, *texts: str, timeout: float = 30.0) -> str:
         """Wait until the page shows every one of ``texts``; return the page's text then."""
-        self.wait_for(lambda: all(t in self.text() for t in texts), f"the text(s) {list(texts)}", timeout)
+
+        def shows_all() -> bool:
+            shown = self.text()  # one read of the page per poll
+            return all(text in shown for text in texts)
+
+        self.wait_for(shows_all, f"the text(s) {list(texts)}", timeout)
         return self.text()
 
     def click_text(self, text: str, selector: str = "button, a, [role=tab]") -> None:
