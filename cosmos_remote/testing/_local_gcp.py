@@ -57,13 +57,23 @@ class LocalGCP:
         _post_json(f"{self._bigquery_proxy}/_proxy/config", {"job_latency": seconds})
 
     def set_faults(
-        self, rate: float = 0.0, *, seed: int = 0, methods: Sequence[str] = ("jobs.get",), first: int = 0
+        self,
+        rate: float = 0.0,
+        *,
+        seed: int = 0,
+        methods: Sequence[str] = ("jobs.get",),
+        first: int = 0,
+        codes: Sequence[int] = (429, 503),
     ) -> None:
-        """Answer BigQuery API requests of ``methods`` with 429 or 503 (seeded, half each): the ``first`` ones, then a
-        fraction ``rate`` of them. ``set_faults()`` turns faults off. Methods: ``jobs.get``, ``jobs.insert``,
-        ``jobs.list``, ``jobs.query``, ``jobs.getQueryResults``, ``other``."""
-        faults = {"rate": rate, "seed": seed, "methods": list(methods), "first": first}
+        """Answer BigQuery API requests of ``methods`` with one of ``codes`` (seeded, evenly; 429, 503 or 403): the
+        ``first`` ones, then a fraction ``rate`` of them. ``set_faults()`` turns faults off. Methods: ``jobs.get``,
+        ``jobs.insert``, ``jobs.list``, ``jobs.query``, ``jobs.getQueryResults``, ``other``."""
+        faults = {"rate": rate, "seed": seed, "methods": list(methods), "first": first, "codes": list(codes)}
         _post_json(f"{self._bigquery_proxy}/_proxy/config", {"faults": faults})
+
+    def finish_jobs(self, job_ids: Sequence[str]) -> None:
+        """Let these BigQuery jobs report their real, DONE state now, however young (see :meth:`set_job_latency`)."""
+        _post_json(f"{self._bigquery_proxy}/_proxy/config", {"finish": list(job_ids)})
 
     def job_log(self) -> dict[str, Any]:
         """What the BigQuery proxy saw so far.

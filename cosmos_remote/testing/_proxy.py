@@ -12,12 +12,15 @@ Two knobs, both optional:
   column definition ```col` NUMERIC``) is sent to the emulator as ``NUMERIC(38, 9)``, which is what BigQuery's
   NUMERIC is. The emulator otherwise stores such columns with 3 decimal places (``12.500`` for ``12.5``, and
   ``1.235`` for ``1.23456``), while its load jobs keep 9, as BigQuery does.
-* Faults on demand (``/_proxy/config`` ``{"faults": {"rate": F, "seed": N, "methods": [...], "first": K}}``): the
-  first ``K`` requests of the given API methods (default ``jobs.get``), then a seeded fraction ``F`` of them, are
-  answered ``429`` or ``503`` without reaching the emulator, as BigQuery answers over its API quota or when busy.
-  Every request is counted per method (``jobs.get``, ``jobs.insert``, ``jobs.list``, ``jobs.query``,
-  ``jobs.getQueryResults``, ``other``). ``jobs.list`` agrees with ``jobs.get``: a job held RUNNING by
-  ``--job-latency`` is listed RUNNING, and ``stateFilter`` is applied to what is listed.
+* Faults on demand (``/_proxy/config`` ``{"faults": {"rate": F, "seed": N, "methods": [...], "first": K, "codes":
+  [...]}}``): the first ``K`` requests of the given API methods (default ``jobs.get``), then a seeded fraction ``F``
+  of them, are answered with one of ``codes`` (default ``429`` or ``503``, as BigQuery answers over its API quota or
+  when busy; ``403`` is a permission denied) without reaching the emulator. Every request is counted per method
+  (``jobs.get``, ``jobs.insert``, ``jobs.list``, ``jobs.query``, ``jobs.getQueryResults``, ``other``).
+* ``jobs.list`` as BigQuery answers it and consistent with ``jobs.get``: a job held RUNNING by ``--job-latency`` is
+  listed RUNNING, then ``stateFilter``, ``projection=minimal`` and paging (``maxResults``, ``pageToken``) are
+  applied here (the emulator has no paging and knows only DONE jobs).
+* ``{"finish": [job ids]}`` lets those jobs report DONE now, whatever their age.
 * ``--job-latency S`` keeps every BigQuery job PENDING/RUNNING for ``S`` seconds after it was inserted: the
   emulator finishes each job inside the insert call, which would never let a deferrable operator defer. Responses of
   ``jobs.insert``, ``jobs.get``, ``jobs.query`` and ``getQueryResults`` for a younger job say ``RUNNING`` /
@@ -46,12 +49,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cosmos_remote.testing._proxy_sql import rewrite_query
+
 __all__ = ["build_app", "main"]
 
 _JOB_PATH: Final = re.compile(r"/projects/[^/]+/jobs/(?P<job>[^/?]+)$")
 _RESULTS_PATH: Final = re.compile(r"/projects/[^/]+/queries/(?P<job>[^/?]+)$")
 _INSERT_PATH: Final = re.compile(r"/projects/[^/]+/jobs$")
 _QUERY_PATH: Final = re.compile(r"/projects/[^/]+/queries$")
+_UPSTREAM_LIST_SIZE: Final = 1_000_000
+_LIST_PARAMS: Final = frozenset({"stateFilter", "maxResults", "pageToken", "projection"})
 _HOP_BY_HOP: Final = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
 )
@@ -62,6 +69,7 @@ class _Faults:
 
     def __init__(self) -> None:
         self.rate, self.next, self.methods = 0.0, 0, frozenset({"jobs.get"})
+        self.codes: tuple[int, ...] = (429, 503)
         self.random = random.Random(0)
         self.requests: dict[str, int] = {}
         self.injected: dict[str, int] = {}
@@ -71,6 +79,7 @@ class _Faults:
         self.next = int(faults.get("first", 0))
         self.methods = frozenset(faults.get("methods") or ("jobs.get",))
         self.random = random.Random(int(faults.get("seed", 0)))
+        self.codes = tuple(int(code) for code in faults.get("codes") or (429, 503))
 
     def answer(self, method: str) -> Response | None:
         """Count the request; the fault to answer it with, if it gets one."""
@@ -82,11 +91,18 @@ class _Faults:
         elif not (self.rate > 0 and self.random.random() < self.rate):
             return None
         self.injected[method] = self.injected.get(method, 0) + 1
-        code, status = (429, "RESOURCE_EXHAUSTED") if self.random.random() < 0.5 else (503, "UNAVAILABLE")
-        reason = "rateLimitExceeded" if code == 429 else "backendError"
+        code = self.codes[int(self.random.random() * len(self.codes))]
+        status, reason = _FAULTS.get(code, ("UNKNOWN", "unknown"))
         message = f"injected by the local_gcp proxy ({status})"
         body = {"error": {"code": code, "message": message, "status": status, "errors": [{"reason": reason}]}}
         return JSONResponse(body, status_code=code)
+
+
+_FAULTS: Final = {
+    429: ("RESOURCE_EXHAUSTED", "rateLimitExceeded"),
+    503: ("UNAVAILABLE", "backendError"),
+    403: ("PERMISSION_DENIED", "accessDenied"),
+}
 
 
 def api_method(method: str, path: str) -> str:
@@ -142,6 +158,11 @@ class _JobClock:
         self._seen: dict[str, float] = {}
         self.hidden: dict[str, int] = {}
 
+    def finish(self, job_ids: list[str]) -> None:
+        """Let these jobs report their real (DONE) state from now on."""
+        for job_id in job_ids:
+            self._seen[job_id] = float("-inf")
+
     def seen_young(self, job_id: str) -> bool:
         """Whether a job seen before is still young (a job never seen is not: it was not inserted through here)."""
         started = self._seen.get(job_id)
@@ -155,76 +176,36 @@ class _JobClock:
         return young
 
 
-# String literals, quoted identifiers and comments, which the type rewrite leaves alone.
-_NOT_SQL_CODE: Final = re.compile(
-    "("
-    + "|".join(
-        (
-            r"'''[\s\S]*?'''",  # triple-quoted strings
-            r'"""[\s\S]*?"""',
-            r"'(?:\\.|[^'\\])*'",  # quoted strings, with escapes
-            r'"(?:\\.|[^"\\])*"',
-            r"--[^\n]*",  # comments
-            r"#[^\n]*",
-            r"/\*[\s\S]*?\*/",
-        )
-    )
-    + ")"
-)
-_BARE_NUMERIC: Final = re.compile(r"(\bAS\s+|`\s+)(?:NUMERIC|DECIMAL)\b(?!\s*[('\"])", re.IGNORECASE)
-
-
-def numeric_as_bigquery(sql: str) -> str:
-    """``sql`` with each unparameterized NUMERIC type after ``AS`` or a quoted column name made ``NUMERIC(38, 9)``.
-
-    Example:
-        >>> numeric_as_bigquery("create table t (`amount` numeric, `n` NUMERIC(10, 2)); select cast('1' as numeric)")
-        "create table t (`amount` NUMERIC(38, 9), `n` NUMERIC(10, 2)); select cast('1' as NUMERIC(38, 9))"
-    """
-    parts = _NOT_SQL_CODE.split(sql)
-    for index in range(0, len(parts), 2):  # the even parts are code; the odd ones the literals and comments
-        parts[index] = _BARE_NUMERIC.sub(lambda m: f"{m.group(1)}NUMERIC(38, 9)", parts[index])
-    return "".join(parts)
-
-
-def _rewrite_query(path: str, body: bytes) -> bytes:
-    """The request body with its query text passed through :func:`numeric_as_bigquery`."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return body
-    if not isinstance(payload, dict):
-        return body
-    holder = payload
-    if _INSERT_PATH.search(path):
-        holder = (payload.get("configuration") or {}).get("query") or {}
-    query = holder.get("query")
-    if not isinstance(query, str) or not re.search(r"numeric|decimal", query, re.IGNORECASE):
-        return body
-    rewritten = numeric_as_bigquery(query)
-    if rewritten == query:
-        return body
-    holder["query"] = rewritten
-    return json.dumps(payload).encode()
-
-
 def _job_id_of(payload: dict[str, Any]) -> str | None:
     reference = payload.get("jobReference")
     job_id = reference.get("jobId") if isinstance(reference, dict) else None
     return job_id if isinstance(job_id, str) else None
 
 
-def _list_as_jobs_get_says(payload: dict[str, Any], clock: _JobClock, states: set[str]) -> dict[str, Any]:
-    """A ``jobs.list`` page with each young job RUNNING, as ``jobs.get`` reports it, then ``stateFilter`` applied."""
+def _list_as_jobs_get_says(payload: dict[str, Any], clock: _JobClock, query: list[tuple[str, str]]) -> dict[str, Any]:
+    """A ``jobs.list`` page as BigQuery answers it, from the emulator's whole list: each young job RUNNING (as
+    ``jobs.get`` reports it), then ``stateFilter`` applied, ``projection=minimal`` honoured (no configuration), and
+    ``maxResults`` per page with a ``nextPageToken`` (the emulator has no paging)."""
+    states = {value.lower() for key, value in query if key == "stateFilter"}
+    params = dict(query)
     listed = []
     for job in payload.get("jobs") or []:
         job_id = _job_id_of(job) if isinstance(job, dict) else None
         if job_id is not None and clock.seen_young(job_id):
             job = {**job, "state": "RUNNING", "status": {"state": "RUNNING"}}
             job.pop("errorResult", None)
-        if not states or str(job.get("state", "")).lower() in states:
-            listed.append(job)
-    return {**payload, "jobs": listed}
+        if states and str(job.get("state", "")).lower() not in states:
+            continue
+        if params.get("projection") == "minimal":
+            job = {key: value for key, value in job.items() if key != "configuration"}
+        listed.append(job)
+    start = int(params.get("pageToken") or 0)
+    size = int(params.get("maxResults") or 1000)
+    page = {**payload, "jobs": listed[start : start + size]}
+    page.pop("nextPageToken", None)
+    if start + size < len(listed):
+        page["nextPageToken"] = str(start + size)
+    return page
 
 
 def _hide_completion(path: str, method: str, payload: dict[str, Any], clock: _JobClock) -> dict[str, Any]:
@@ -282,7 +263,7 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
             and body
             and (_INSERT_PATH.search(request.url.path) or _QUERY_PATH.search(request.url.path))
         ):
-            body = _rewrite_query(request.url.path, body)
+            body = rewrite_query(body, job_insert=bool(_INSERT_PATH.search(request.url.path)))
         inserted: tuple[str, dict[str, str]] | None = None
         if request.method == "POST" and _INSERT_PATH.search(request.url.path) and body:
             try:
@@ -297,11 +278,12 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
                 inserted = (job_id, labels)
         query = list(request.query_params.multi_items())
         listing = request.method == "GET" and bool(_INSERT_PATH.search(request.url.path))
-        states = {value.lower() for key, value in query if key == "stateFilter"} if listing else set()
-        # filtered here, after young jobs are shown RUNNING (the emulator knows only DONE)
+        # a listing is filtered and paged here, after young jobs are shown RUNNING (the emulator knows only DONE)
         params: list[tuple[str, str | int | float | bool | None]] = [
-            (key, value) for key, value in query if not (states and key == "stateFilter")
+            (key, value) for key, value in query if not (listing and key in _LIST_PARAMS)
         ]
+        if listing:
+            params.append(("maxResults", _UPSTREAM_LIST_SIZE))  # the emulator's default page holds 100 jobs
         upstream_response = await client.request(
             request.method, request.url.path, params=params, headers=headers, content=body
         )
@@ -317,7 +299,7 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
             if isinstance(payload, dict) and upstream_response.status_code < 300:
                 changed = book.restore_labels(payload)
                 if listing:
-                    changed = _list_as_jobs_get_says(changed, clock, states)
+                    changed = _list_as_jobs_get_says(changed, clock, query)
                 elif clock.latency > 0:
                     changed = _hide_completion(request.url.path, request.method, changed, clock)
                 if changed is not payload:
@@ -347,13 +329,15 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
         )
 
     async def configure(request: Request) -> Response:
-        """Change the knobs of a running proxy: ``{"job_latency": S, "request_delay": S, "faults": {...}}`` (each
-        optional)."""
+        """Change the knobs of a running proxy: ``{"job_latency": S, "request_delay": S, "faults": {...},
+        "finish": [job ids]}`` (each optional)."""
         changes = await request.json()
         if "faults" in changes:
             faults.configure(dict(changes["faults"] or {}))
         if "job_latency" in changes:
             clock.latency = float(changes["job_latency"])
+        if "finish" in changes:
+            clock.finish([str(job_id) for job_id in changes["finish"]])
         if "request_delay" in changes:
             delay["request"] = float(changes["request_delay"])
         return JSONResponse(settings())

@@ -152,6 +152,20 @@ def test_jobs_list_agrees_with_jobs_get_and_requests_are_counted_per_method(gcp)
     assert counted["jobs.insert"] >= 1
 
 
+def test_jobs_list_pages_like_bigquery_past_the_emulators_own_page(gcp) -> None:  # type: ignore[no-untyped-def]
+    client = gcp.bigquery_client()
+    gcp.set_job_latency(600.0)
+    prefix = f"paged_{time.monotonic_ns()}"
+    jobs = {client.query("select 1 as x", job_id=f"{prefix}_{i}", job_retry=None).job_id for i in range(130)}
+    gcp.finish_jobs([f"{prefix}_0"])
+    pages = client.list_jobs(state_filter="running", page_size=50).pages
+    listed = [[job.job_id for job in page] for page in pages]
+    running = {job_id for page in listed for job_id in page if job_id.startswith(prefix)}
+    assert running == jobs - {f"{prefix}_0"}, "every RUNNING job, on pages of 50, and not the one made DONE"
+    assert len(listed) >= 3
+    assert all(len(page) <= 50 for page in listed)
+
+
 def test_injected_faults_answer_429_or_503_seeded_and_only_for_the_chosen_methods(gcp) -> None:  # type: ignore[no-untyped-def]
     from google.api_core.exceptions import ServiceUnavailable, TooManyRequests
 
