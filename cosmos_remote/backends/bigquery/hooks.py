@@ -33,10 +33,6 @@ __all__ = ["API_ENDPOINT_FIELD", "BigQueryAsyncHook", "BigQueryHook", "bigquery_
 API_ENDPOINT_FIELD = "api_endpoint"
 
 
-#: Seconds one job poll may take before it counts as a failed poll.
-_POLL_TIMEOUT = 30.0
-
-
 def bigquery_api_root(endpoint: str) -> str:
     """The REST root under ``endpoint`` (``{endpoint}/bigquery/v2``), as gcloud-aio's clients expect it."""
     return endpoint.rstrip("/") + "/bigquery/v2"
@@ -86,7 +82,7 @@ class BigQueryHook(_ProviderBigQueryHook):
 
 
 class BigQueryAsyncHook(_ProviderBigQueryAsyncHook):
-    """The provider's async hook; job status goes through :class:`BigQueryHook`, gcloud-aio calls use its endpoint."""
+    """The provider's async hook; gcloud-aio calls (job cancellation) use the endpoint of :class:`BigQueryHook`."""
 
     sync_hook_class = BigQueryHook
 
@@ -94,27 +90,6 @@ class BigQueryAsyncHook(_ProviderBigQueryAsyncHook):
         sync_hook: BigQueryHook = await self.get_sync_hook()
         endpoint = sync_hook.api_endpoint()
         return bigquery_api_root(endpoint) if endpoint else None
-
-    async def get_job_status(
-        self, job_id: str | None, project_id: str | None = None, location: str | None = None
-    ) -> dict[str, str]:
-        """The provider's job status, from one ``jobs.get`` without the client library's own retry (it would hold a
-        triggerer thread for up to 10 minutes of backoff): the trigger retries a failed poll itself, asynchronously,
-        and logs each retry."""
-        from asgiref.sync import sync_to_async
-
-        sync_hook: BigQueryHook = await self.get_sync_hook()
-
-        def fetch() -> Any:
-            client: Any = sync_hook.get_client(project_id=project_id or sync_hook.project_id, location=location)
-            return client.get_job(job_id, project=project_id, location=location, retry=None, timeout=_POLL_TIMEOUT)
-
-        job = await sync_to_async(fetch)()
-        if job.state == "DONE":
-            if job.error_result:
-                return {"status": "error", "message": str(job.error_result["message"])}
-            return {"status": "success", "message": "Job completed"}
-        return {"status": str(job.state).lower(), "message": "Job running"}
 
     async def get_job_instance(self, project_id: str | None, job_id: str | None, session: ClientSession) -> Job:
         from gcloud.aio.bigquery import Job

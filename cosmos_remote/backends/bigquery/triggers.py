@@ -1,6 +1,7 @@
-"""The provider's BigQuery job trigger, polling through
-:class:`cosmos_remote.backends.bigquery.hooks.BigQueryAsyncHook`, never firing sooner than a settle time after the
-task deferred, and never failing a task because one poll failed.
+"""The provider's BigQuery job trigger, its job polled with the other jobs of its project by the event loop's shared
+poller (:mod:`cosmos_remote.backends.bigquery.poller`: a few ``jobs.list`` pages per interval instead of one
+``jobs.get`` per job), never firing sooner than a settle time after the task deferred, and never failing a task
+because one poll failed.
 
 Why poll errors are retried: the provider's trigger turns any exception while polling (a 429 over the API quota, a
 503, a connection reset, a token refresh) into an error event, and the task fails while its job runs on. Here an
@@ -18,7 +19,6 @@ until ``settle_until`` lets the scheduler drain the stale report first; a job th
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -28,6 +28,7 @@ from airflow.triggers.base import TriggerEvent
 
 from cosmos_remote.backends.bigquery.hooks import BigQueryAsyncHook
 from cosmos_remote.backends.bigquery.jobs import job_link
+from cosmos_remote.backends.bigquery.poller import JobDone, PollerKey, PollFailure, shared_poller
 
 __all__ = [
     "DEFAULT_POLL_ERROR_DEADLINE_SECONDS",
@@ -41,7 +42,6 @@ __all__ = [
 DEFAULT_SETTLE_SECONDS = 10.0
 #: Seconds of failed polls in a row before the trigger gives up (``[cosmos_remote] poll_error_deadline_seconds``).
 DEFAULT_POLL_ERROR_DEADLINE_SECONDS = 1800.0
-_MAX_BACKOFF = 60.0
 
 
 def _seconds_setting(name: str, default: float, example: str) -> float:
@@ -113,60 +113,70 @@ class BigQueryInsertJobTrigger(_ProviderInsertJobTrigger):
     def _get_async_hook(self) -> BigQueryAsyncHook:
         return BigQueryAsyncHook(gcp_conn_id=self.conn_id, impersonation_chain=self.impersonation_chain)
 
+    def poller_key(self) -> PollerKey:
+        """The poller this trigger's job shares (see :mod:`cosmos_remote.backends.bigquery.poller`)."""
+        chain = self.impersonation_chain
+        return PollerKey(
+            conn_id=self.conn_id,
+            project_id=self.project_id,
+            location=self.location,
+            impersonation_chain=chain if chain is None or isinstance(chain, str) else tuple(chain),
+            poll_interval=float(self.poll_interval),
+        )
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Poll until the job is DONE; retry failed polls (see the module docs); one event, never an exception."""
-        hook = self._get_async_hook()
-        failing_since: float | None = None
-        failures = 0
-        while True:
-            try:
-                status = await hook.get_job_status(
-                    job_id=self.job_id, project_id=self.project_id, location=self.location
-                )
-            except asyncio.CancelledError:
-                raise  # on_kill() cancels the job when a user killed the task
-            except Exception as error:
-                event = self._poll_failed(error, failing_since, failures)
+        """Wait for the job's result from the shared poller; log and retry failed polls (see the module docs); one
+        event, never an exception."""
+        watch = shared_poller(self.poller_key()).watch(str(self.job_id))
+        self.log.info(
+            "Waiting for BigQuery job %s (polled with the other jobs of project %s every %s s)",
+            self.job_id,
+            self.project_id,
+            self.poll_interval,
+        )
+        try:
+            while True:
+                update = await watch.next_update()
+                if isinstance(update, JobDone):
+                    yield await self._event({"status": update.status, "message": update.message})
+                    return
+                event = self._poll_failed(update)
                 if event is not None:
                     yield event
                     return
-                failing_since = failing_since if failing_since is not None else time.monotonic()
-                failures += 1
-                delay = min(self.poll_interval * 2 ** min(failures, 10), _MAX_BACKOFF) * random.uniform(0.5, 1.0)
+                error = update.error
                 self.log.warning(
                     "Polling BigQuery job %s failed (%s: %s); the job is not affected, polling again in %.1f s "
                     "(%d failed polls in a row)",
                     self.job_id,
                     type(error).__name__,
                     str(error).splitlines()[0][:300] if str(error) else "",
-                    delay,
-                    failures,
+                    update.retry_in,
+                    update.failures,
                 )
-                await asyncio.sleep(delay)
-                continue
-            failing_since, failures = None, 0
-            if status["status"] in ("success", "error"):
-                yield await self._event({"status": status["status"], "message": status["message"]})
-                return
-            self.log.info("Bigquery job status is %s. Sleeping for %s seconds.", status["status"], self.poll_interval)
-            await asyncio.sleep(self.poll_interval)
+        finally:  # also when cancelled: on_kill() cancels the job when a user killed the task
+            watch.close()
 
-    def _poll_failed(self, error: Exception, failing_since: float | None, failures: int) -> TriggerEvent | None:
+    def _poll_failed(self, failure: PollFailure) -> TriggerEvent | None:
         """The error event to send after a failed poll, or None to poll again."""
+        from airflow.sdk.exceptions import AirflowNotFoundException
         from google.api_core.exceptions import NotFound
 
-        link = job_link(project_id=self.project_id, location=self.location, job_id=str(self.job_id))
+        error = failure.error
         if isinstance(error, NotFound):
             return _event_of(
                 {"job_id": self.job_id, "status": "error", "message": f"BigQuery job {self.job_id} not found: {error}"}
             )
-        failing_for = 0.0 if failing_since is None else time.monotonic() - failing_since
-        if failing_for < self.poll_error_deadline:
+        if isinstance(error, AirflowNotFoundException):  # no such connection: waiting would not help
+            return _event_of({"job_id": self.job_id, "status": "error", "message": f"polling BigQuery job "
+                              f"{self.job_id} is not possible: {error}"})  # fmt: skip
+        if failure.failing_for < self.poll_error_deadline:
             return None
+        link = job_link(project_id=self.project_id, location=self.location, job_id=str(self.job_id))
         message = (
-            f"polling BigQuery job {self.job_id} failed for {failing_for:.0f} s ({failures + 1} polls in a row, last: "
-            f"{type(error).__name__}: {error}); the job itself may still be running: {link}. A retry of the task "
-            "reattaches to it."
+            f"polling BigQuery job {self.job_id} failed for {failure.failing_for:.0f} s ({failure.failures} polls "
+            f"in a row, last: {type(error).__name__}: {error}); the job itself may still be running: {link}. A retry "
+            "of the task reattaches to it."
         )
         return _event_of({"job_id": self.job_id, "status": "error", "message": message})
 
