@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 TEST_TOOLS :=
 -include mk/*.mk
 
-.PHONY: venv demo test lint types unit bench soak docs screenshots lock clean
+.PHONY: venv demo test e2e lint types unit bench soak docs screenshots lock clean
 
 venv: $(STAMP)
 
@@ -43,7 +43,12 @@ types: venv
 	$(BIN)/mypy
 
 unit: venv $(TEST_TOOLS)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -m "not e2e"
+
+# The long end-to-end suite: real clusters (the example DAG with its UI, a wide DAG with API faults) and the
+# Cosmos-idiom DAGs under dag.test(). CI runs it after `make test`.
+e2e: venv $(TEST_TOOLS)
+	$(BIN)/python -m pytest tests -m e2e
 
 test: lint types unit
 

@@ -66,6 +66,7 @@ def example_run(local_gcp_session: LocalGCP, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_example_dbt_dag_on_scheduler_and_triggerer(example_run: ClusterRun) -> None:
     run, samples = example_run, example_run.samples
     assert run.state == "success", run.states
@@ -95,6 +96,7 @@ def _our_log_lines(home: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.skipif(
     chromium_path() is None,
     reason="Chromium is not installed: `apt-get install chromium` (make test installs it where apt-get can run)",

@@ -198,6 +198,7 @@ def _run(folder: Path, dag_id: str) -> tuple[Any, dict[str, Any]]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_cosmos_simple_dag_async_runs_with_only_imports_changed(
     cosmos_env: LocalGCP, airflow_dags_folder: Path, dbt_root: Path, tmp_path: Path
 ) -> None:
@@ -233,6 +234,7 @@ def test_cosmos_simple_dag_async_runs_with_only_imports_changed(
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_cosmos_task_group_with_local_package_runs(
     cosmos_env: LocalGCP, airflow_dags_folder: Path, dbt_root: Path, tmp_path: Path
 ) -> None:
