@@ -47,7 +47,7 @@ unit: venv $(TEST_TOOLS)
 
 # The long end-to-end suite: real clusters (the example DAG with its UI, a wide DAG with API faults) and the
 # Cosmos-idiom DAGs under dag.test(). CI runs it after `make test`.
-e2e: venv $(TEST_TOOLS)
+e2e: venv $(TEST_TOOLS) cluster-services
 	$(BIN)/python -m pytest tests -m e2e
 
 test: lint types unit

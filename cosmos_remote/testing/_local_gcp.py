@@ -17,6 +17,7 @@ from cosmos_remote.testing._process import EmulatorError, ManagedProcess, check_
 __all__ = ["LocalGCP", "local_gcp"]
 
 _START_TIMEOUT: Final = 60.0
+_API_METHODS: Final = ("jobs.get", "jobs.insert", "jobs.list", "jobs.query", "jobs.getQueryResults", "other")
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,12 @@ class LocalGCP:
         ``first`` ones, then a fraction ``rate`` of them. ``set_faults()`` turns faults off. Methods: ``jobs.get``,
         ``jobs.insert``, ``jobs.list``, ``jobs.query``, ``jobs.getQueryResults``, ``other``."""
         faults = {"rate": rate, "seed": seed, "methods": list(methods), "first": first, "codes": list(codes)}
+        _post_json(f"{self._bigquery_proxy}/_proxy/config", {"faults": faults})
+
+    def bigquery_outage(self, seconds: float) -> None:
+        """Answer every BigQuery API request 503 for the next ``seconds`` (an outage as clients see it), then serve
+        normally again."""
+        faults = {"rate": 1.0, "methods": list(_API_METHODS), "codes": [503], "seconds": seconds}
         _post_json(f"{self._bigquery_proxy}/_proxy/config", {"faults": faults})
 
     def finish_jobs(self, job_ids: Sequence[str]) -> None:

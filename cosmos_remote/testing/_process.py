@@ -64,10 +64,14 @@ class ManagedProcess:
     stop each other's emulators.
     """
 
-    def __init__(self, *, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, *, name: str, argv: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self._env = env
+        self._cwd = cwd
+        self._starts = 0
         self._popen: subprocess.Popen[bytes] | None = None
         self._log = Path(tempfile.mkstemp(prefix=f"cosmos-remote-{name}-", suffix=".log")[1])
 
@@ -87,15 +91,27 @@ class ManagedProcess:
                 f"{self.name}: executable not found at {self.argv[0]}. "
                 "Install the testing extra: pip install 'cosmos-remote[testing]' (or run `make test`)."
             )
-        with self._log.open("wb") as log:
+        self._starts += 1
+        with self._log.open("wb" if self._starts == 1 else "ab") as log:  # a restart appends to the log
             self._popen = subprocess.Popen(
                 self.argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self._env,
+                cwd=self._cwd,
                 start_new_session=True,
             )
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group at once (a host that died), and wait until it is gone."""
+        popen = self._popen
+        if popen is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(popen.pid, signal.SIGKILL)
+        popen.wait(timeout=10)
+        _group_gone(popen.pid, timeout=10)
 
     def discard_log(self) -> None:
         """Remove the log file (after a clean stop: nothing to look at)."""

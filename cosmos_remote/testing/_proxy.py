@@ -13,9 +13,10 @@ Two knobs, both optional:
   NUMERIC is. The emulator otherwise stores such columns with 3 decimal places (``12.500`` for ``12.5``, and
   ``1.235`` for ``1.23456``), while its load jobs keep 9, as BigQuery does.
 * Faults on demand (``/_proxy/config`` ``{"faults": {"rate": F, "seed": N, "methods": [...], "first": K, "codes":
-  [...]}}``): the first ``K`` requests of the given API methods (default ``jobs.get``), then a seeded fraction ``F``
-  of them, are answered with one of ``codes`` (default ``429`` or ``503``, as BigQuery answers over its API quota or
-  when busy; ``403`` is a permission denied) without reaching the emulator. Every request is counted per method
+  [...], "seconds": T}}``): the first ``K`` requests of the given API methods (default ``jobs.get``), then a seeded
+  fraction ``F`` of them (for ``T`` seconds, when given; then no more faults), are answered with one of ``codes``
+  (default ``429`` or ``503``, as BigQuery answers over its API quota or when busy; ``403`` is a permission denied)
+  without reaching the emulator. Every request is counted per method
   (``jobs.get``, ``jobs.insert``, ``jobs.list``, ``jobs.query``, ``jobs.getQueryResults``, ``other``).
 * ``jobs.list`` as BigQuery answers it and consistent with ``jobs.get``: a job held RUNNING by ``--job-latency`` is
   listed RUNNING, then ``stateFilter``, ``projection=minimal`` and paging (``maxResults``, ``pageToken``) are
@@ -69,6 +70,7 @@ class _Faults:
 
     def __init__(self) -> None:
         self.rate, self.next, self.methods = 0.0, 0, frozenset({"jobs.get"})
+        self.until: float | None = None
         self.codes: tuple[int, ...] = (429, 503)
         self.random = random.Random(0)
         self.requests: dict[str, int] = {}
@@ -80,10 +82,14 @@ class _Faults:
         self.methods = frozenset(faults.get("methods") or ("jobs.get",))
         self.random = random.Random(int(faults.get("seed", 0)))
         self.codes = tuple(int(code) for code in faults.get("codes") or (429, 503))
+        seconds = faults.get("seconds")
+        self.until = time.monotonic() + float(seconds) if seconds is not None else None
 
     def answer(self, method: str) -> Response | None:
         """Count the request; the fault to answer it with, if it gets one."""
         self.requests[method] = self.requests.get(method, 0) + 1
+        if self.until is not None and time.monotonic() >= self.until:
+            self.rate, self.next, self.until = 0.0, 0, None
         if method not in self.methods:
             return None
         if self.next > 0:

@@ -21,95 +21,33 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import sqlalchemy as sa
 
 from cosmos_remote.testing._process import EmulatorError, ManagedProcess, free_port
+from cosmos_remote.testing._services import postgres_server, redis_server
+from cosmos_remote.testing._state_recorder import StateRecorder
 
 __all__ = ["AirflowCluster", "AirflowClusterError", "StateRecorder", "airflow_cluster"]
 
 _STOP_GRACE: Final = 10.0
+_HOSTNAME_ENV: Final = "COSMOS_REMOTE_CLUSTER_HOSTNAME"
 _SIMPLE_AUTH: Final = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 _TI_SQL: Final = "select task_id, map_index, state from task_instance where dag_id = :d and run_id = :r"
 
 
 class AirflowClusterError(EmulatorError):
     """A component failed to start or died, or a run did not finish: the message names it and carries its log."""
-
-
-class StateRecorder:
-    """Samples the task states of one DAG run in a background thread, from creation until :meth:`stop`; the time
-    between two samples counts for the state each task had at the first of them.
-
-    Attributes:
-        seconds: ``{task_id: {state: seconds}}`` spent in each state while recording (``"None"``: not scheduled).
-        peak: ``{state: n}``, the most tasks seen in ``state`` in one sample.
-        peak_deferred: The most tasks ``deferred`` at the same moment.
-        peak_running: The most tasks ``running`` (each holding a worker slot) at the same moment.
-        samples: How many samples were taken.
-    """
-
-    def __init__(self, query: Callable[[], dict[str, str | None]], interval: float) -> None:
-        self.seconds: dict[str, dict[str, float]] = {}
-        self.peak: dict[str, int] = {}
-        self.samples = self.peak_deferred = self.peak_running = 0
-        self._query, self._interval = query, interval
-        self._stop, self._error = threading.Event(), ""
-        self._thread = threading.Thread(target=self._run, name="airflow-state-recorder", daemon=True)
-        self._thread.start()
-
-    def seconds_in(self, state: str) -> dict[str, float]:
-        """``{task_id: seconds}`` each task spent in ``state`` (0 if never seen in it)."""
-        return {task: spent.get(state, 0.0) for task, spent in self.seconds.items()}
-
-    def _run(self) -> None:
-        previous: tuple[float, dict[str, str | None]] = (0.0, {})
-        while True:
-            stopping = self._stop.is_set()
-            try:
-                states = self._query()
-            except sa.exc.OperationalError:  # "database is locked" while a component writes: sample again
-                self._stop.wait(0.02)
-                continue
-            except Exception as exc:  # reported by stop()
-                self._error = f"{type(exc).__name__}: {exc}"
-                return
-            now = time.monotonic()
-            for task, state in previous[1].items():
-                spent = self.seconds.setdefault(task, {})
-                spent[str(state)] = spent.get(str(state), 0.0) + now - previous[0]
-            for state, count in Counter(str(s) for s in states.values()).items():
-                self.peak[state] = max(self.peak.get(state, 0), count)
-            self.peak_deferred, self.peak_running = self.peak.get("deferred", 0), self.peak.get("running", 0)
-            self.samples, previous = self.samples + 1, (now, states)
-            if stopping:
-                return
-            self._stop.wait(self._interval)
-
-    def stop(self) -> StateRecorder:
-        """Take a last sample, stop the thread and return ``self``; raise if sampling failed."""
-        self._stop.set()
-        self._thread.join()
-        if self._error:
-            raise AirflowClusterError(f"sampling task states from the metadata DB failed: {self._error}")
-        return self
-
-    def __enter__(self) -> StateRecorder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class AirflowCluster:
@@ -123,19 +61,51 @@ class AirflowCluster:
         logs: ``{component: log file}`` (``scheduler``, ``triggerer``, ``dag-processor``, ``api-server``).
     """
 
-    def __init__(self, home: Path, api_url: str, env: dict[str, str], components: list[ManagedProcess]) -> None:
+    def __init__(
+        self, home: Path, api_url: str, env: dict[str, str], components: list[ManagedProcess], database_url: str
+    ) -> None:
         self.home, self.api_url, self.env, self._components = home, api_url, env, components
         self.pids: tuple[int, ...] = tuple(c.pid for c in components)
         self.logs: dict[str, Path] = {c.name.removeprefix("airflow-"): c.log_path for c in components}
-        self._db = sa.create_engine(f"sqlite:///file:{home / 'airflow.db'}?mode=ro&uri=true", poolclass=sa.NullPool)
+        self._down: set[str] = set()
+        if database_url.startswith("sqlite:"):
+            read_only = f"sqlite:///file:{home / 'airflow.db'}?mode=ro&uri=true"
+            self._db = sa.create_engine(read_only, poolclass=sa.NullPool)
+        else:
+            self._db = sa.create_engine(database_url, poolclass=sa.NullPool)
 
     def check_alive(self) -> None:
-        """Raise :class:`AirflowClusterError` with its log tail if a component has exited."""
+        """Raise :class:`AirflowClusterError` with its log tail if a component has exited (other than by
+        :meth:`kill`)."""
         for c in self._components:
-            if not c.is_running():
+            if c.name.removeprefix("airflow-") not in self._down and not c.is_running():
                 raise AirflowClusterError(
                     f"Airflow {c.name} (pid {c.pid}) exited; full log: {c.log_path}. Its last output:\n{c.log_tail()}"
                 )
+
+    def _component(self, name: str) -> ManagedProcess:
+        for component in self._components:
+            if component.name.removeprefix("airflow-") == name:
+                return component
+        raise AirflowClusterError(f"no component {name!r}; there are {sorted(self.logs)}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one component's whole process group (``triggerer-2``, ``worker-1``, ``scheduler``...), as a host
+        that dies; the cluster no longer counts it as alive until :meth:`restart`."""
+        self._down.add(name)
+        self._component(name).kill()
+
+    def restart(self, name: str) -> None:
+        """Start a killed component again, same command and environment (its log file goes on)."""
+        self._component(name).start()
+        self._down.discard(name)
+
+    def triggers_by_triggerer(self) -> dict[str, int]:
+        """``{triggerer component: triggers it holds now}``."""
+        rows = self._rows(
+            "select j.hostname, count(*) from trigger t join job j on j.id = t.triggerer_id group by j.hostname"
+        )
+        return {str(host).split(".")[0]: int(count) for host, count in rows}
 
     def _rows(self, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         with self._db.connect() as conn:
@@ -161,6 +131,24 @@ class AirflowCluster:
         self._api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
         run = self._api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": dict(conf or {})})
         return str(run["dag_run_id"])
+
+    def clear(self, dag_id: str, run_id: str, task_ids: Sequence[str]) -> None:
+        """Clear these task instances of a finished run through the REST API (as a user re-running them from the UI);
+        the run goes back to running."""
+        body = {"dry_run": False, "dag_run_id": run_id, "task_ids": list(task_ids), "only_failed": False,
+                "reset_dag_runs": True}  # fmt: skip
+        self._api("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", body)
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
+        """The XCom ``key`` of a task of a run, decoded from its JSON (``None`` if there is none)."""
+        rows = self._rows(
+            "select value from xcom where dag_id = :d and run_id = :r and task_id = :t and key = :k",
+            d=dag_id, r=run_id, t=task_id, k=key,
+        )  # fmt: skip
+        if not rows or rows[0][0] is None:
+            return None
+        value = rows[0][0]
+        return json.loads(value) if isinstance(value, str | bytes) else value
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         """``{task_id: state}`` of a run (mapped tasks as ``task_id[i]``; ``None``: not scheduled yet)."""
@@ -218,9 +206,11 @@ class AirflowCluster:
                 if errors := self.import_errors():
                     raise AirflowClusterError(f"{dags_folder}: DAG files failed to import (fix or remove): {errors}")
                 parsed = {str(r[0]) for r in self._rows("select relative_fileloc from dag where not is_stale")}
-                if not unhealthy and expected <= parsed:
+                waiting = [c.name for c in self._components if "worker-" in c.name and " ready." not in c.log_tail()]
+                if not unhealthy and expected <= parsed and not waiting:
                     return
-                last = f"unhealthy: {unhealthy}, DAG files not parsed yet: {sorted(expected - parsed)}"
+                last = f"unhealthy: {unhealthy}, DAG files not parsed yet: {sorted(expected - parsed)}, Celery workers "
+                last += f"not ready yet: {waiting}"
             except (urllib.error.URLError, OSError, ValueError, KeyError, TypeError, sa.exc.OperationalError) as exc:
                 last = repr(exc)
             time.sleep(0.25)
@@ -228,22 +218,61 @@ class AirflowCluster:
         raise AirflowClusterError(f"Airflow at {self.api_url} not ready in time ({last}). Component logs:\n{tails}")
 
 
-def _cluster_env(home: Path, dags_folder: Path, port: int, parallelism: int) -> dict[str, str]:
-    """Settings of every component: its own home and SQLite DB, LocalExecutor, loopback api-server, simple auth."""
+def component_hostname() -> str:
+    """``[core] hostname_callable`` of the cluster's components: each its own host name (``triggerer-2``,
+    ``worker-1``...), as on separate hosts, so the metadata DB says which one holds a trigger or ran a task."""
+    return os.environ.get(_HOSTNAME_ENV) or socket.getfqdn()
+
+
+def _cluster_env(
+    home: Path, dags_folder: Path, port: int, parallelism: int, *, database_url: str, broker_url: str | None
+) -> dict[str, str]:
+    """Settings of every component: its own home, the metadata DB, the executor, loopback api-server, simple auth."""
     url, core = f"http://127.0.0.1:{port}", "AIRFLOW__CORE__"
     # fmt: off
-    return {
+    env = {
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "AIRFLOW_HOME": str(home),
         "AIRFLOW_CONFIG": str(home / "airflow.cfg"), f"{core}DAGS_FOLDER": str(dags_folder),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}", f"{core}LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url, f"{core}LOAD_EXAMPLES": "False",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"), f"{core}PLUGINS_FOLDER": str(home / "plugins"),
         f"{core}EXECUTOR": "LocalExecutor", f"{core}PARALLELISM": str(parallelism), f"{core}AUTH_MANAGER": _SIMPLE_AUTH,
         f"{core}SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True", "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
         "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API__BASE_URL": url, f"{core}EXECUTION_API_SERVER_URL": f"{url}/execution/",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        f"{core}HOSTNAME_CALLABLE": f"{__name__}.component_hostname",
     }
+    if broker_url is not None:
+        env |= {
+            f"{core}EXECUTOR": "CeleryExecutor", "AIRFLOW__CELERY__BROKER_URL": broker_url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_url,
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(parallelism),
+        }
     # fmt: on
+    return env
+
+
+def _commands(triggerers: int, celery_workers: int) -> dict[str, list[str]]:
+    """``{component: airflow arguments}``; the api-server serves logs, the others serve none (no ports to collide)."""
+    skip = ["--skip-serve-logs"]
+    commands = {"scheduler": ["scheduler", *skip]}
+    for number in range(1, triggerers + 1):
+        commands["triggerer" if number == 1 else f"triggerer-{number}"] = ["triggerer", *skip]
+    commands |= {"dag-processor": ["dag-processor"], "api-server": ["api-server"]}
+    for number in range(1, celery_workers + 1):
+        commands[f"worker-{number}"] = ["celery", "worker", *skip, "-H", f"worker-{number}@%h", "--without-mingle"]
+    return commands
+
+
+def _check_topology(executor: str, database: str, triggerers: int, celery_workers: int) -> None:
+    if executor not in ("local", "celery"):
+        raise AirflowClusterError(f"airflow_cluster(executor={executor!r}): use 'local' or 'celery'")
+    if database not in ("sqlite", "postgres"):
+        raise AirflowClusterError(f"airflow_cluster(database={database!r}): use 'sqlite' or 'postgres'")
+    if executor == "celery" and database != "postgres":
+        raise AirflowClusterError("airflow_cluster(executor='celery') needs database='postgres' (SQLite is local only)")
+    if triggerers < 1 or (executor == "celery" and celery_workers < 1):
+        raise AirflowClusterError("airflow_cluster: triggerers and celery_workers must be at least 1")
 
 
 @contextlib.contextmanager
@@ -255,65 +284,111 @@ def airflow_cluster(
     env: Mapping[str, str] | None = None,
     timeout: float = 120,
     preload: Sequence[str] = (),
+    executor: str = "local",
+    database: str = "sqlite",
+    triggerers: int = 1,
+    celery_workers: int = 2,
 ) -> Iterator[AirflowCluster]:
-    """Start scheduler, triggerer, dag-processor and api-server on loopback; stop them all on exit.
+    """Start scheduler, triggerer(s), dag-processor and api-server on loopback (and Celery workers, PostgreSQL and
+    Redis for the production topology); stop them all on exit.
 
     Args:
-        home: An ``AIRFLOW_HOME`` of its own (created; ``home/airflow.db`` is migrated with ``airflow db migrate``).
+        home: An ``AIRFLOW_HOME`` of its own (created; the metadata DB is migrated with ``airflow db migrate``).
         dags_folder: The DAGs folder; every DAG file in it is parsed before the block starts.
-        parallelism: Worker slots of the LocalExecutor (``[core] parallelism``); a deferred task holds none.
+        parallelism: Worker slots: of the LocalExecutor (``[core] parallelism``), or of each Celery worker
+            (``[celery] worker_concurrency``). A deferred task holds none.
         env: Extra environment of every component, e.g. ``LocalGCP.env`` (the cluster's own settings win over it).
         timeout: Seconds allowed for the migration, and again for the components to become ready.
-        preload: Modules the scheduler imports at start (an Airflow plugin of its own, ``lazy_load_plugins = False``).
-            LocalExecutor task processes fork from it and find them imported, instead of importing them again to
-            parse their DAG file (seconds per task start with the Google provider; twice per deferrable task).
+        preload: Modules the scheduler and the Celery workers import at start (an Airflow plugin of their own,
+            ``lazy_load_plugins = False``). Task processes fork from them and find them imported, instead of
+            importing them again to parse their DAG file (seconds per task start with the Google provider).
+        executor: ``"local"`` (LocalExecutor in the scheduler) or ``"celery"`` (CeleryExecutor on a Redis broker, with
+            ``celery_workers`` worker processes: each its own process group, working directory, temp directory and
+            host name, as separate hosts; they share only the network, the DAGs folder and the log folder).
+        database: ``"sqlite"`` (a file in ``home``) or ``"postgres"`` (a throwaway PostgreSQL cluster on a free
+            loopback port, from Debian's ``postgresql``). Celery needs PostgreSQL.
+        triggerers: How many triggerers (``triggerer``, ``triggerer-2``...); Airflow hands the triggers of one
+            that dies to the others.
+        celery_workers: How many Celery workers (``worker-1``...), with ``executor="celery"``.
 
     Yields:
         The :class:`AirflowCluster`. On exit, also after an exception, every component's process group gets SIGTERM,
-        then SIGKILL 10 s later if still alive.
+        then SIGKILL 10 s later if still alive; PostgreSQL and Redis stop after them.
 
     Raises:
-        AirflowClusterError: The migration failed, a component exited, a DAG file failed to import, or the cluster
-            was not ready within ``timeout``; the message carries the relevant log tail.
+        AirflowClusterError: A bad topology argument, the migration failed, a component exited, a DAG file failed to
+            import, or the cluster was not ready within ``timeout``; the message carries the relevant log tail.
+        EmulatorError: PostgreSQL or Redis is not installed (the message names the Debian package).
 
     Example:
         >>> with airflow_cluster(home=Path("/tmp/af"), dags_folder=dags, env=gcp.env) as cluster:  # doctest: +SKIP
         ...     cluster.wait("my_dag", cluster.trigger("my_dag"))
         'success'
     """
+    _check_topology(executor, database, triggerers, celery_workers)
     if not dags_folder.is_dir():
         raise AirflowClusterError(f"airflow_cluster: the DAGs folder {dags_folder} does not exist; create it first")
     home, dags_folder, port = home.resolve(), dags_folder.resolve(), free_port()
     home.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **(env or {}), **_cluster_env(home, dags_folder, port, parallelism)}
+    with contextlib.ExitStack() as services:
+        database_url = (
+            services.enter_context(postgres_server()) if database == "postgres" else f"sqlite:///{home / 'airflow.db'}"
+        )
+        broker_url = services.enter_context(redis_server()) if executor == "celery" else None
+        cluster_env = _cluster_env(
+            home, dags_folder, port, parallelism, database_url=database_url, broker_url=broker_url
+        )
+        full_env = {**os.environ, **(env or {}), **cluster_env}
+        yield from _run_components(
+            home, dags_folder, port, full_env, _commands(triggerers, celery_workers if executor == "celery" else 0),
+            timeout=timeout, preload=preload, database_url=database_url,
+        )  # fmt: skip
+
+
+def _run_components(
+    home: Path,
+    dags_folder: Path,
+    port: int,
+    full_env: dict[str, str],
+    commands: dict[str, list[str]],
+    *,
+    timeout: float,
+    preload: Sequence[str],
+    database_url: str,
+) -> Iterator[AirflowCluster]:
     airflow = [sys.executable, "-m", "airflow"]
     migrate = subprocess.run([*airflow, "db", "migrate"], env=full_env, capture_output=True, text=True, timeout=timeout)
     if migrate.returncode != 0:
         output = (migrate.stdout + migrate.stderr)[-3000:]
         raise AirflowClusterError(f"`airflow db migrate` failed (exit {migrate.returncode}) in {home}:\n{output}")
-    # The api-server takes host, port and workers from [api]; the others serve no logs (no ports to collide).
-    skip = ["--skip-serve-logs"]
-    commands = {"scheduler": skip, "triggerer": skip, "dag-processor": [], "api-server": []}
-    envs = dict.fromkeys(commands, full_env)
-    if preload:  # a plugins folder of the scheduler's own, loaded when it starts
+    preloaded: dict[str, str] = {}
+    if preload:  # a plugins folder of the scheduler's and the workers' own, loaded when they start
         (plugins := home / "scheduler-plugins").mkdir(exist_ok=True)
         (plugins / "cluster_preload.py").write_text("".join(f"import {module}\n" for module in preload))
-        lazy = {"AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False"}
-        envs["scheduler"] = {**full_env, **lazy}
+        preloaded = {"AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins), "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False"}
     components: list[ManagedProcess] = []
     try:
         for name, args in commands.items():
-            components.append(ManagedProcess(name=f"airflow-{name}", argv=[*airflow, name, *args], env=envs[name]))
+            component_env, cwd = {**full_env, _HOSTNAME_ENV: name}, None
+            if name == "scheduler" or name.startswith("worker-"):
+                component_env |= preloaded
+            if name.startswith("worker-"):  # a host of its own: working and temp directories
+                cwd = home / "hosts" / name
+                (cwd / "tmp").mkdir(parents=True, exist_ok=True)
+                component_env["TMPDIR"] = str(cwd / "tmp")
+            components.append(
+                ManagedProcess(name=f"airflow-{name}", argv=[*airflow, *args], env=component_env, cwd=cwd)
+            )
             components[-1].start()
-        cluster = AirflowCluster(home, f"http://127.0.0.1:{port}", full_env, components)
+        cluster = AirflowCluster(home, f"http://127.0.0.1:{port}", full_env, components, database_url)
         cluster._wait_ready(dags_folder, time.monotonic() + timeout)
         yield cluster
     finally:  # SIGTERM to every process group at once; SIGKILL to what is left _STOP_GRACE s later
         deadline = time.monotonic() + _STOP_GRACE
         for component in components:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, EmulatorError):
                 os.killpg(component.pid, signal.SIGTERM)
         for component in components:
             component.stop(grace=max(1.0, deadline - time.monotonic()))
-            with contextlib.suppress(OSError):  # leftovers of its process group (forked task processes), if any
+            with contextlib.suppress(OSError, EmulatorError):  # leftovers of its process group (forked tasks)
                 os.killpg(component.pid, signal.SIGKILL)

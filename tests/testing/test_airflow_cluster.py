@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from operators.dags import dag_file  # tests/operators/dags.py (tests/ is on sys.path through its conftest.py)
@@ -97,3 +98,23 @@ def test_a_missing_dags_folder_is_reported_before_anything_starts(tmp_path: Path
     ):
         pass
     assert not (tmp_path / "airflow").exists()
+
+
+@pytest.mark.parametrize(
+    ("topology", "message"),
+    [
+        ({"executor": "celery"}, "(executor='celery') needs database='postgres'"),
+        ({"executor": "kubernetes"}, "use 'local' or 'celery'"),
+        ({"database": "mysql"}, "use 'sqlite' or 'postgres'"),
+        ({"triggerers": 0}, "must be at least 1"),
+    ],
+)
+def test_a_topology_that_cannot_run_is_refused_before_anything_starts(
+    tmp_path: Path, topology: dict[str, Any], message: str
+) -> None:
+    with (
+        pytest.raises(AirflowClusterError, match=re.escape(message)),
+        airflow_cluster(home=tmp_path / "home", dags_folder=tmp_path, **topology),
+    ):
+        pass
+    assert not (tmp_path / "home").exists(), "nothing was created"

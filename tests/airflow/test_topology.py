@@ -1,0 +1,26 @@
+"""The production topology (CeleryExecutor with 2 workers, PostgreSQL, Redis, 2 triggerers) and what survives when a
+part of it dies: the scenarios of ``benchmarks/e2e.py`` on one cluster, each asserted here (``make bench BENCH=e2e``
+writes their figures to ``benchmarks/results/e2e.json``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from benchmarks.e2e import SCENARIOS, run_scenarios
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def scenarios() -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in run_scenarios()["scenarios"]}
+
+
+@pytest.mark.parametrize("name", [scenario.__name__ for scenario in SCENARIOS])
+def test_scenario_on_celery_postgres_and_two_triggerers(scenarios: dict[str, dict[str, Any]], name: str) -> None:
+    row = scenarios[name]
+    assert row["ok"], row
+    assert row["jobs_per_model_max"] == 1, "a model had two jobs in one DAG run (or one try)"
+    assert row["failed_tasks"] == []
