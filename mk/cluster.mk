@@ -1,5 +1,6 @@
 # PostgreSQL and Redis for the production topology of `make e2e` (CeleryExecutor, PostgreSQL metadata DB): Debian's
-# `postgresql` and `redis-server`, installed with apt-get where this runs as root on Debian and one is missing.
+# `postgresql` and `redis-server`, installed with apt-get where this runs as root on Debian and one is missing;
+# elsewhere the topology tests skip, naming the packages.
 .PHONY: cluster-services
 
 cluster-services:
@@ -9,5 +10,6 @@ cluster-services:
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing Debian's$$missing for the production-topology tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	else echo "missing$$missing and no apt-get as root: install them (apt-get install$$missing)"; exit 1; fi
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	    || echo "apt-get could not install$$missing: the production-topology tests will be skipped"; \
+	else echo "missing$$missing and no apt-get as root: the production-topology tests will be skipped (apt-get install$$missing)"; fi

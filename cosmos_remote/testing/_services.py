@@ -17,7 +17,7 @@ from typing import Final
 
 from cosmos_remote.testing._process import EmulatorError, ManagedProcess, free_port
 
-__all__ = ["postgres_server", "redis_server"]
+__all__ = ["missing_packages", "postgres_server", "redis_server"]
 
 _READY_TIMEOUT: Final = 60.0
 _RUNUSER: Final = "/usr/sbin/runuser"
@@ -31,6 +31,16 @@ def _binary(name: str, *, package: str, extra_dirs: str = "") -> str:
             "`make e2e` does it where apt-get can run)"
         )
     return found
+
+
+def missing_packages() -> list[str]:
+    """The Debian packages the production topology needs that are not installed (``postgresql``, ``redis-server``)."""
+    missing = []
+    if not (shutil.which("initdb") or glob.glob("/usr/lib/postgresql/*/bin/initdb")):
+        missing.append("postgresql")
+    if not shutil.which("redis-server"):
+        missing.append("redis-server")
+    return missing
 
 
 def _as_postgres_user(argv: list[str]) -> list[str]:

@@ -35,10 +35,17 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from cosmos_remote.testing._process import EmulatorError, ManagedProcess, free_port
-from cosmos_remote.testing._services import postgres_server, redis_server
+from cosmos_remote.testing._services import missing_packages, postgres_server, redis_server
 from cosmos_remote.testing._state_recorder import StateRecorder
 
-__all__ = ["AirflowCluster", "AirflowClusterError", "StateRecorder", "airflow_cluster"]
+__all__ = [
+    "AirflowCluster",
+    "AirflowClusterError",
+    "StateRecorder",
+    "airflow_cluster",
+    "component_hostname",
+    "missing_packages",
+]
 
 _STOP_GRACE: Final = 10.0
 _HOSTNAME_ENV: Final = "COSMOS_REMOTE_CLUSTER_HOSTNAME"
@@ -219,8 +226,7 @@ class AirflowCluster:
 
 
 def component_hostname() -> str:
-    """``[core] hostname_callable`` of the cluster's components: each its own host name (``triggerer-2``,
-    ``worker-1``...), as on separate hosts, so the metadata DB says which one holds a trigger or ran a task."""
+    """``[core] hostname_callable`` of the components: each its own host name (``triggerer-2``, ``worker-1``...)."""
     return os.environ.get(_HOSTNAME_ENV) or socket.getfqdn()
 
 

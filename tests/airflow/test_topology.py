@@ -9,8 +9,16 @@ from typing import Any
 import pytest
 
 from benchmarks.e2e import SCENARIOS, run_scenarios
+from cosmos_remote.testing.airflow_cluster import missing_packages
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        bool(missing_packages()),
+        reason=f"not installed: {' '.join(missing_packages())} (apt-get install them; make e2e does where it can)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
