@@ -84,12 +84,13 @@ def _outcome(
         "jobs_per_model_max": max(counts.values(), default=0),
         "jobs_per_model_min": min(counts.values(), default=0),
         "model_jobs": len(counts),
-        "failed_tasks": sorted(failed),
+        "failed_tasks": len(failed),
+        "failed_task_ids": sorted(failed),
         "retried_tasks": len(retried),
         "wall_s": round(time.monotonic() - started, 1),
         **extra,
     }
-    print(f"  {name}: {', '.join(f'{k}={v}' for k, v in result.items() if k not in ('name', 'failed_tasks'))}")
+    print(f"  {name}: {', '.join(f'{k}={v}' for k, v in result.items() if k not in ('name', 'failed_task_ids'))}")
     return result
 
 
@@ -262,7 +263,7 @@ def main() -> None:
         "\n| scenario | ok | wall s | jobs per model (max) | failed tasks | retried tasks |\n|---|---|---|---|---|---|"
     )
     for row in document["scenarios"]:
-        failed = len(row["failed_tasks"]) if row["failed_tasks"] is not None else "-"
+        failed = row["failed_tasks"] if row["failed_tasks"] is not None else "-"
         print(f"| {row['name']} | {row['ok']} | {row['wall_s']} | {row['jobs_per_model_max']} | {failed} | "
               f"{row.get('retried_tasks', '-')} |")  # fmt: skip
     write_results(RESULTS, document)
