@@ -14,6 +14,7 @@ from cosmos_remote.testing.airflow_cluster import missing_packages
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.e2e,
+    pytest.mark.timeout(2700),  # the first test sets up the fixture: all five scenarios, ~15 min on 2 cores
     pytest.mark.skipif(
         bool(missing_packages()),
         reason=f"not installed: {' '.join(missing_packages())} (apt-get install them; make e2e does where it can)",
