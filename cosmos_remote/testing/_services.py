@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
@@ -88,27 +88,37 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _wait_postgres(process: ManagedProcess, port: int) -> None:
-    import psycopg2  # type: ignore[import-untyped]
-
+def _wait_ready(process: ManagedProcess, port: int, probe: Callable[[], None], retry_on: type[Exception]) -> None:
+    """Call ``probe`` until it stops raising ``retry_on``; fail with the log when the process exits or time runs out."""
     deadline, last = time.monotonic() + _READY_TIMEOUT, "no answer yet"
     while time.monotonic() < deadline:
         if not process.is_running():
-            raise EmulatorError(f"postgres exited before it accepted connections. Its output:\n{process.log_tail()}")
+            output = process.log_tail()
+            raise EmulatorError(f"{process.name} exited before it accepted connections. Its output:\n{output}")
         try:
-            connection = psycopg2.connect(host="127.0.0.1", port=port, user="airflow", dbname="postgres")
-        except psycopg2.OperationalError as exc:
+            probe()
+            return
+        except retry_on as exc:
             last = str(exc).strip()
-            time.sleep(0.2)
-            continue
+        time.sleep(0.1)
+    raise EmulatorError(
+        f"{process.name} on port {port} not ready in {_READY_TIMEOUT:.0f} s ({last}):\n{process.log_tail()}"
+    )
+
+
+def _wait_postgres(process: ManagedProcess, port: int) -> None:
+    import psycopg2  # type: ignore[import-untyped]
+
+    def create_database() -> None:
+        connection = psycopg2.connect(host="127.0.0.1", port=port, user="airflow", dbname="postgres")
         try:
             connection.autocommit = True  # CREATE DATABASE runs outside a transaction
             with connection.cursor() as cursor:
                 cursor.execute("create database airflow")
         finally:
             connection.close()
-        return
-    raise EmulatorError(f"postgres on port {port} not ready in {_READY_TIMEOUT:.0f} s ({last}):\n{process.log_tail()}")
+
+    _wait_ready(process, port, create_database, psycopg2.OperationalError)
 
 
 @contextlib.contextmanager
@@ -133,14 +143,7 @@ def redis_server() -> Iterator[str]:
 def _wait_redis(process: ManagedProcess, port: int) -> None:
     import redis
 
-    deadline, last = time.monotonic() + _READY_TIMEOUT, "no answer yet"
-    while time.monotonic() < deadline:
-        if not process.is_running():
-            raise EmulatorError(f"redis-server exited at start. Its output:\n{process.log_tail()}")
-        try:
-            if redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).ping():
-                return
-        except redis.RedisError as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    raise EmulatorError(f"redis-server on port {port} not ready in {_READY_TIMEOUT:.0f} s ({last})")
+    def ping() -> None:
+        redis.Redis(host="127.0.0.1", port=port, socket_timeout=2).ping()
+
+    _wait_ready(process, port, ping, redis.RedisError)
