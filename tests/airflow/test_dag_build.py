@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
 from pathlib import Path
@@ -191,6 +192,19 @@ def test_a_cyclic_manifest_is_refused_naming_the_cycle(configs: dict[str, Any], 
         match=rf"cycle: .*jaffle_shop.orders.*jaffle_shop.stg_orders.*{cyclic}.*rebuild it with `dbt parse`",
     ):
         DbtDag(dag_id="cyclic", schedule=None, start_date=START, **configs)
+    assert gc.isenabled(), "a failed build leaves Python's garbage collector running"
+
+
+def test_building_a_dag_leaves_the_garbage_collector_as_it_found_it(configs: dict[str, Any]) -> None:
+    # The build pauses the cyclic collector (its cost per task would otherwise grow with the project).
+    DbtDag(dag_id="collected", schedule=None, start_date=START, **configs)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        DbtDag(dag_id="uncollected", schedule=None, start_date=START, **configs)
+        assert not gc.isenabled(), "a collector the DAG file disabled stays disabled"
+    finally:
+        gc.enable()
 
 
 def test_a_test_of_an_upstream_model_that_reads_a_downstream_one_runs_after_both_without_a_cycle(

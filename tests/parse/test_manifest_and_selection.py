@@ -82,6 +82,17 @@ def test_manifest_of_another_dbt_major_version_is_refused(example_manifest: Path
         load_manifest(old)
 
 
+def test_a_manifest_field_of_the_wrong_type_is_an_error_naming_the_file_and_the_field(
+    example_manifest: Path, tmp_path: Path
+) -> None:
+    raw = json.loads(example_manifest.read_text())
+    raw["nodes"]["model.jaffle_shop.orders"]["depends_on"]["nodes"] = "model.jaffle_shop.stg_orders"
+    broken = tmp_path / "manifest.json"
+    broken.write_text(json.dumps(raw))
+    with pytest.raises(ManifestError, match=r"manifest .*manifest.json is not a dbt manifest .*depends_on.*dbt parse"):
+        load_manifest(broken)
+
+
 def test_missing_manifest_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match="does not exist"):
         load_manifest(tmp_path / "manifest.json")

@@ -31,7 +31,7 @@ class DbtRunHooksBigQueryOperator(DbtRunHooksAirflowAsyncFactoryOperator, BigQue
         return f"dbt {self.node.name} hooks of {self.node.package_name}"
 
     def execute(self, context: Context) -> Any:
-        if not self.sql.strip():
+        if not (self.sql or "").strip():
             self.log.info("%s: nothing to run (the hooks rendered no statement)", self.describe())
             return None
         return super().execute(context)
