@@ -104,7 +104,7 @@ def cluster_run(models: int, *, fault_rate: float) -> dict[str, Any]:
             home=root / "airflow", dags_folder=dags, parallelism=SLOTS, env=env, preload=PRELOAD, timeout=300
         ) as cluster:
             gcp.set_job_latency(1e9)  # every job RUNNING until released below
-            gcp.set_faults(fault_rate, seed=16, methods=_ALL_METHODS)
+            gcp.set_faults(fault_rate, seed=16, methods=gcp.API_METHODS)
             started = time.monotonic()
             run_id = cluster.trigger("wide")
             with cluster.record_states("wide", run_id, interval=1.0) as recorder:
@@ -156,7 +156,6 @@ def cluster_run(models: int, *, fault_rate: float) -> dict[str, Any]:
     return result
 
 
-_ALL_METHODS: Final = ("jobs.get", "jobs.insert", "jobs.list", "jobs.query", "jobs.getQueryResults", "other")
 _RETRY_LINE: Final = re.compile(r"the job is not affected, polling again in")
 
 

@@ -9,15 +9,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from cosmos_remote.testing._emulators import bigquery_emulator, delay_relay, fake_gcs_server, latency_proxy
 from cosmos_remote.testing._process import EmulatorError, ManagedProcess, check_port_free, free_ports
+from cosmos_remote.testing._proxy import API_METHODS
 
 __all__ = ["LocalGCP", "local_gcp"]
 
 _START_TIMEOUT: Final = 60.0
-_API_METHODS: Final = ("jobs.get", "jobs.insert", "jobs.list", "jobs.query", "jobs.getQueryResults", "other")
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,10 @@ class LocalGCP:
         conn_id: The Airflow connection id (``google_cloud_platform``) that points at both emulators.
         pids: The PIDs of every process started, to check they are gone afterwards.
         env: The environment variables set while the context is open.
+        API_METHODS: Every BigQuery API method name :meth:`job_log` counts and :meth:`set_faults` takes.
     """
 
+    API_METHODS: ClassVar[tuple[str, ...]] = API_METHODS
     project: str
     bucket: str
     dataset: str
@@ -75,7 +77,7 @@ class LocalGCP:
     def bigquery_outage(self, seconds: float) -> None:
         """Answer every BigQuery API request 503 for the next ``seconds`` (an outage as clients see it), then serve
         normally again."""
-        faults = {"rate": 1.0, "methods": list(_API_METHODS), "codes": [503], "seconds": seconds}
+        faults = {"rate": 1.0, "methods": list(API_METHODS), "codes": [503], "seconds": seconds}
         _post_json(f"{self._bigquery_proxy}/_proxy/config", {"faults": faults})
 
     def finish_jobs(self, job_ids: Sequence[str]) -> None:

@@ -17,7 +17,8 @@ Two knobs, both optional:
   fraction ``F`` of them (for ``T`` seconds, when given; then no more faults), are answered with one of ``codes``
   (default ``429`` or ``503``, as BigQuery answers over its API quota or when busy; ``403`` is a permission denied)
   without reaching the emulator. Every request is counted per method
-  (``jobs.get``, ``jobs.insert``, ``jobs.list``, ``jobs.query``, ``jobs.getQueryResults``, ``other``).
+  (``jobs.get``, ``jobs.insert``, ``jobs.list``, ``jobs.query``, ``jobs.getQueryResults``, the metadata methods
+  ``datasets.*``, ``tables.*``, ``tabledata.*``, ``other``).
 * ``jobs.list`` as BigQuery answers it and consistent with ``jobs.get``: a job held RUNNING by ``--job-latency`` is
   listed RUNNING, then ``stateFilter``, ``projection=minimal`` and paging (``maxResults``, ``pageToken``) are
   applied here (the emulator has no paging and knows only DONE jobs).
@@ -52,12 +53,29 @@ from starlette.routing import Route
 
 from cosmos_remote.testing._proxy_sql import rewrite_query
 
-__all__ = ["build_app", "main"]
+__all__ = ["API_METHODS", "api_method", "build_app", "main"]
 
 _JOB_PATH: Final = re.compile(r"/projects/[^/]+/jobs/(?P<job>[^/?]+)$")
 _RESULTS_PATH: Final = re.compile(r"/projects/[^/]+/queries/(?P<job>[^/?]+)$")
 _INSERT_PATH: Final = re.compile(r"/projects/[^/]+/jobs$")
 _QUERY_PATH: Final = re.compile(r"/projects/[^/]+/queries$")
+# Metadata: /projects/P/datasets[/D[/tables[/T[/data]]]]
+_METADATA_PATH: Final = re.compile(
+    r"/projects/[^/]+/datasets(?P<dataset>/[^/?]+)?(?P<tables>/tables(?P<table>/[^/?]+)?)?"
+)
+_METADATA_VERBS: Final = {"GET": "get", "POST": "insert", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
+#: Every method name :func:`api_method` gives.
+API_METHODS: Final = (
+    "jobs.get",
+    "jobs.insert",
+    "jobs.list",
+    "jobs.query",
+    "jobs.getQueryResults",
+    *(f"{resource}.{verb}" for resource in ("datasets", "tables") for verb in ("list", *_METADATA_VERBS.values())),
+    "tabledata.list",
+    "tabledata.insertAll",
+    "other",
+)
 _UPSTREAM_LIST_SIZE: Final = 1_000_000
 _LIST_PARAMS: Final = frozenset({"stateFilter", "maxResults", "pageToken", "projection"})
 _HOP_BY_HOP: Final = frozenset(
@@ -113,7 +131,8 @@ _FAULTS: Final = {
 
 def api_method(method: str, path: str) -> str:
     """The BigQuery API method of a request: ``jobs.get``, ``jobs.insert``, ``jobs.list``, ``jobs.query``,
-    ``jobs.getQueryResults`` or ``other``."""
+    ``jobs.getQueryResults``, a metadata method (``datasets.get``, ``datasets.list``, ``datasets.insert``,
+    ``tables.get``, ``tables.list``, ``tabledata.list``, ...) or ``other``."""
     if _JOB_PATH.search(path):
         return "jobs.get" if method == "GET" else "other"
     if _INSERT_PATH.search(path):
@@ -122,7 +141,16 @@ def api_method(method: str, path: str) -> str:
         return "jobs.query"
     if _RESULTS_PATH.search(path) and method == "GET":
         return "jobs.getQueryResults"
-    return "other"
+    found = _METADATA_PATH.search(path.split("?", 1)[0])
+    if found is None or method not in _METADATA_VERBS:
+        return "other"
+    resource = "tables" if found["tables"] else "datasets"
+    single = found["table"] if found["tables"] else found["dataset"]
+    if path.split("?", 1)[0].endswith("/data"):
+        return "tabledata.list" if method == "GET" else "tabledata.insertAll"
+    if single is None:
+        return f"{resource}.list" if method == "GET" else f"{resource}.insert"
+    return f"{resource}.{_METADATA_VERBS[method]}"
 
 
 class _JobBook:

@@ -85,19 +85,38 @@ class CapturingBigQueryAdapter(BigQueryAdapter):
     # -- metadata reads ----------------------------------------------------------------------------------------
     @guard
     def get_relation(self, database: str, schema: str, identifier: str) -> Any:
-        if not self._schema_is_cached(database, schema):
-            kind = self.capture.relation_kind((database, schema, identifier))
-            if kind == "dropped":
-                return None
-            if kind is not None:
-                return self.Relation.create(
-                    database=database,
-                    schema=schema,
-                    identifier=identifier,
-                    quote_policy={"schema": True, "identifier": True},
-                    type=RelationType.View if kind == "view" else RelationType.Table,
-                )
+        if self._schema_is_cached(database, schema):
+            return self._cached_relation(database, schema, identifier)
+        kind = self.capture.relation_kind((database, schema, identifier))
+        if kind == "dropped":
+            return None
+        if kind is not None:
+            return self.Relation.create(
+                database=database,
+                schema=schema,
+                identifier=identifier,
+                quote_policy={"schema": True, "identifier": True},
+                type=RelationType.View if kind == "view" else RelationType.Table,
+            )
         return super().get_relation(database, schema, identifier)
+
+    def _cached_relation(self, database: str, schema: str, identifier: str) -> Any:
+        """What ``BaseAdapter.get_relation`` finds in dbt's relation cache, found by key instead of by a scan.
+
+        dbt lists every cached relation of every schema, then tests each one of the schema, for each lookup: with
+        every node's materialization asking for its own relation, a project of N models costs O(N^2) (a quarter of
+        the render at 1,000 models). The cache is a dict keyed by the lowercased (database, schema, identifier),
+        so the one candidate is a dict lookup; the same ``matches`` test as dbt's then decides, keeping its
+        case-sensitive comparison of quoted names. No two cached relations share a key, so dbt's "returned
+        multiple results" error cannot arise here either.
+        """
+        key = tuple(None if part is None else part.lower() for part in (database, schema, identifier))
+        with self.cache.lock:
+            cached = self.cache.relations.get(key)  # type: ignore[call-overload]
+        relation = None if cached is None else cached.inner
+        if relation is None or not relation.matches(**self._make_match_kwargs(database, schema, identifier)):
+            return None
+        return relation
 
     @guard
     def get_columns_in_relation(self, relation: Any) -> Any:
