@@ -209,9 +209,9 @@ def _publish_while_rendering(
     store = _fresh_store(gcp, label)
     early = 0
 
-    def add(node: RenderedNode, prelude_script: str) -> None:
+    def add(node: RenderedNode) -> None:
         nonlocal early
-        artifact = node_artifact(node, prelude_script=prelude_script)
+        artifact = node_artifact(node)
         session.add(artifact)
         early += len(artifact.files)
 
