@@ -11,9 +11,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
+from cosmos_remote.testing._api_methods import API_METHODS
 from cosmos_remote.testing._emulators import bigquery_emulator, delay_relay, fake_gcs_server, latency_proxy
 from cosmos_remote.testing._process import EmulatorError, ManagedProcess, check_port_free, free_ports
-from cosmos_remote.testing._proxy import API_METHODS
 
 __all__ = ["LocalGCP", "local_gcp"]
 

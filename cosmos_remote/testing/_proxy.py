@@ -38,7 +38,6 @@ import asyncio
 import contextlib
 import json
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -51,31 +50,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cosmos_remote.testing._api_methods import INSERT_PATH, JOB_PATH, QUERY_PATH, RESULTS_PATH, api_method
 from cosmos_remote.testing._proxy_sql import rewrite_query
 
-__all__ = ["API_METHODS", "api_method", "build_app", "main"]
+__all__ = ["build_app", "main"]
 
-_JOB_PATH: Final = re.compile(r"/projects/[^/]+/jobs/(?P<job>[^/?]+)$")
-_RESULTS_PATH: Final = re.compile(r"/projects/[^/]+/queries/(?P<job>[^/?]+)$")
-_INSERT_PATH: Final = re.compile(r"/projects/[^/]+/jobs$")
-_QUERY_PATH: Final = re.compile(r"/projects/[^/]+/queries$")
-# Metadata: /projects/P/datasets[/D[/tables[/T[/data]]]]
-_METADATA_PATH: Final = re.compile(
-    r"/projects/[^/]+/datasets(?P<dataset>/[^/?]+)?(?P<tables>/tables(?P<table>/[^/?]+)?)?"
-)
-_METADATA_VERBS: Final = {"GET": "get", "POST": "insert", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
-#: Every method name :func:`api_method` gives.
-API_METHODS: Final = (
-    "jobs.get",
-    "jobs.insert",
-    "jobs.list",
-    "jobs.query",
-    "jobs.getQueryResults",
-    *(f"{resource}.{verb}" for resource in ("datasets", "tables") for verb in ("list", *_METADATA_VERBS.values())),
-    "tabledata.list",
-    "tabledata.insertAll",
-    "other",
-)
 _UPSTREAM_LIST_SIZE: Final = 1_000_000
 _LIST_PARAMS: Final = frozenset({"stateFilter", "maxResults", "pageToken", "projection"})
 _HOP_BY_HOP: Final = frozenset(
@@ -127,30 +106,6 @@ _FAULTS: Final = {
     503: ("UNAVAILABLE", "backendError"),
     403: ("PERMISSION_DENIED", "accessDenied"),
 }
-
-
-def api_method(method: str, path: str) -> str:
-    """The BigQuery API method of a request: ``jobs.get``, ``jobs.insert``, ``jobs.list``, ``jobs.query``,
-    ``jobs.getQueryResults``, a metadata method (``datasets.get``, ``datasets.list``, ``datasets.insert``,
-    ``tables.get``, ``tables.list``, ``tabledata.list``, ...) or ``other``."""
-    if _JOB_PATH.search(path):
-        return "jobs.get" if method == "GET" else "other"
-    if _INSERT_PATH.search(path):
-        return {"POST": "jobs.insert", "GET": "jobs.list"}.get(method, "other")
-    if _QUERY_PATH.search(path) and method == "POST":
-        return "jobs.query"
-    if _RESULTS_PATH.search(path) and method == "GET":
-        return "jobs.getQueryResults"
-    found = _METADATA_PATH.search(path.split("?", 1)[0])
-    if found is None or method not in _METADATA_VERBS:
-        return "other"
-    resource = "tables" if found["tables"] else "datasets"
-    single = found["table"] if found["tables"] else found["dataset"]
-    if path.split("?", 1)[0].endswith("/data"):
-        return "tabledata.list" if method == "GET" else "tabledata.insertAll"
-    if single is None:
-        return f"{resource}.list" if method == "GET" else f"{resource}.insert"
-    return f"{resource}.{_METADATA_VERBS[method]}"
 
 
 class _JobBook:
@@ -245,11 +200,11 @@ def _list_as_jobs_get_says(payload: dict[str, Any], clock: _JobClock, query: lis
 def _hide_completion(path: str, method: str, payload: dict[str, Any], clock: _JobClock) -> dict[str, Any]:
     job_id = _job_id_of(payload)
     if job_id is None:
-        match = _JOB_PATH.search(path) or _RESULTS_PATH.search(path)
+        match = JOB_PATH.search(path) or RESULTS_PATH.search(path)
         job_id = match.group("job") if match else None
     if job_id is None or not clock.young(job_id):
         return payload
-    is_job_resource = (method == "POST" and _INSERT_PATH.search(path)) or (method == "GET" and _JOB_PATH.search(path))
+    is_job_resource = (method == "POST" and INSERT_PATH.search(path)) or (method == "GET" and JOB_PATH.search(path))
     if is_job_resource:
         hidden = dict(payload)
         hidden["status"] = {"state": "RUNNING"}
@@ -257,7 +212,7 @@ def _hide_completion(path: str, method: str, payload: dict[str, Any], clock: _Jo
         statistics.pop("endTime", None)
         hidden["statistics"] = statistics
         return hidden
-    if (method == "POST" and _QUERY_PATH.search(path)) or (method == "GET" and _RESULTS_PATH.search(path)):
+    if (method == "POST" and QUERY_PATH.search(path)) or (method == "GET" and RESULTS_PATH.search(path)):
         return {
             "kind": "bigquery#getQueryResultsResponse",
             "jobReference": payload.get("jobReference", {}),
@@ -295,11 +250,11 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
         if (
             request.method == "POST"
             and body
-            and (_INSERT_PATH.search(request.url.path) or _QUERY_PATH.search(request.url.path))
+            and (INSERT_PATH.search(request.url.path) or QUERY_PATH.search(request.url.path))
         ):
-            body = rewrite_query(body, job_insert=bool(_INSERT_PATH.search(request.url.path)))
+            body = rewrite_query(body, job_insert=bool(INSERT_PATH.search(request.url.path)))
         inserted: tuple[str, dict[str, str]] | None = None
-        if request.method == "POST" and _INSERT_PATH.search(request.url.path) and body:
+        if request.method == "POST" and INSERT_PATH.search(request.url.path) and body:
             try:
                 job = json.loads(body)
             except ValueError:
@@ -311,7 +266,7 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
                     return _conflict(job_id)
                 inserted = (job_id, labels)
         query = list(request.query_params.multi_items())
-        listing = request.method == "GET" and bool(_INSERT_PATH.search(request.url.path))
+        listing = request.method == "GET" and bool(INSERT_PATH.search(request.url.path))
         # a listing is filtered and paged here, after young jobs are shown RUNNING (the emulator knows only DONE)
         params: list[tuple[str, str | int | float | bool | None]] = [
             (key, value) for key, value in query if not (listing and key in _LIST_PARAMS)

@@ -152,6 +152,22 @@ def test_jobs_list_agrees_with_jobs_get_and_requests_are_counted_per_method(gcp)
     assert counted["jobs.insert"] >= 1
 
 
+def test_metadata_requests_are_counted_under_their_api_method(gcp) -> None:  # type: ignore[no-untyped-def]
+    client = gcp.bigquery_client()
+    before = dict(gcp.job_log()["requests"])
+    client.get_dataset(gcp.dataset)
+    list(client.list_tables(gcp.dataset))
+    list(client.list_datasets())
+    counted = gcp.job_log()["requests"]
+    grown = {
+        method: counted[method] - before.get(method, 0)
+        for method in counted
+        if counted[method] != before.get(method, 0)
+    }
+    assert grown == {"datasets.get": 1, "tables.list": 1, "datasets.list": 1}
+    assert set(grown) <= set(gcp.API_METHODS)
+
+
 def test_jobs_list_pages_like_bigquery_past_the_emulators_own_page(gcp) -> None:  # type: ignore[no-untyped-def]
     client = gcp.bigquery_client()
     gcp.set_job_latency(600.0)
