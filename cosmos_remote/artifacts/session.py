@@ -245,9 +245,18 @@ class StorePublishSession:
         if self._committed:
             return
         with self._lock:
-            for _, future in self._pending.values():
-                future.cancel()
+            cancelled = {path for path, (_, future) in self._pending.items() if future.cancel()}
         self._settle()
+        if cancelled:
+            # An upload cancelled while its request was in flight may have reached the store before it stopped. The
+            # session claimed this prefix before its first upload, so what the listing shows of them is its own.
+            try:
+                listed = self._store.list_files(self.uri) or []
+            except Exception as error:  # best effort, as the removal is
+                log.warning("could not list %s to find uploads cancelled in flight: %s", self.uri, error)
+                listed = []
+            with self._lock:
+                self._written |= cancelled & set(listed)
         self._remove_written(keep=set(), why="the publish was aborted")
 
     def _remove_written(self, *, keep: set[str], why: str) -> None:

@@ -4,7 +4,10 @@ renders: files go up before the commit, the commit alone decides what the run ho
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+from concurrent.futures import Future
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +156,51 @@ def test_add_after_commit_is_a_programming_error(backend: Backend) -> None:
         with pytest.raises(RuntimeError, match="already committed"):
             session.add(dataclasses.replace(node, unique_id="model.jaffle_shop.late"))
     assert isinstance(store, FsspecArtifactStore)
+
+
+class _LateFutures:
+    """Uploads that reach the store at once but whose futures resolve only later: the window in which a real upload
+    has been written by the server while its client-side future is still pending. A fake, because no real store
+    holds that window open on demand."""
+
+    def __init__(self, store: FsspecArtifactStore, uri: str) -> None:
+        self._store, self._uri = store, uri
+
+    def submit(self, path: str, data: bytes) -> Future[BaseException | None]:
+        self._store.put_files(self._uri, {path: data}, create=False)
+        future: Future[BaseException | None] = Future()
+
+        def finish() -> None:  # as asyncio's run_coroutine_threadsafe does once the coroutine ends
+            if future.set_running_or_notify_cancel():
+                future.set_result(None)
+
+        timer = threading.Timer(1.0, finish)
+        timer.daemon = True
+        timer.start()
+        return future
+
+    def close(self) -> None:
+        pass
+
+
+class _LateFutureStore(FsspecArtifactStore):
+    def open_uploads(self, uri: str) -> _LateFutures:
+        return _LateFutures(self, uri)
+
+
+def test_an_abort_also_removes_uploads_cancelled_after_they_reached_the_store_with_a_late_future_fake(
+    tmp_path: Path,
+) -> None:
+    store = _LateFutureStore(root=f"file://{tmp_path}/runs")
+    nodes = jaffle_nodes()
+
+    def render_then_fail() -> None:
+        with store.begin_publish(scope=SCOPE) as session:
+            for node in nodes:
+                session.add(node)
+            raise RuntimeError("dbt failed on model.jaffle_shop.customers")
+
+    with pytest.raises(RuntimeError, match="dbt failed"):
+        render_then_fail()
+    run = tmp_path / "runs"
+    assert [p for p in run.rglob("*") if p.is_file()] == [], "the aborted publish left files behind"
