@@ -10,13 +10,12 @@ would send. Both tools get the same DAG file shape, building one DAG from the sa
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import tempfile
+import statistics
 import textwrap
 from pathlib import Path
 from typing import Any, Final
+
+from benchmarks._common import run_json_child
 
 __all__ = ["DAGPROCESSOR_RUNS", "run_dagprocessor", "summarize_dagprocessor"]
 
@@ -117,26 +116,9 @@ def run_dagprocessor(
 ) -> dict[str, Any]:
     """One fresh dag-processor child for ``tool``'s DAG file over ``project_dir``; its measurements."""
     dag_file = _dag_file(work, tool=tool, project_dir=project_dir, profile=profile, target=target, mode=mode)
-    out = Path(tempfile.mkstemp(prefix=f"dagproc-{tool}-", suffix=".json", dir=work)[1])
-    spec = {"file": str(dag_file), "out": str(out)}
-    log = work / f"{tool}-dagprocessor.log"
-    load_before = os.getloadavg()[0]
-    with log.open("a") as stream:
-        completed = subprocess.run(
-            [str(python), "-c", _WORKER, json.dumps(spec)],
-            cwd=work,
-            env=env,
-            stdout=stream,
-            stderr=stream,
-            timeout=TIMEOUT,
-            check=False,
-        )
-    if not out.read_text():
-        tail = log.read_text().strip().splitlines()[-3:]
-        return {"error": f"dag-processor worker exited {completed.returncode}: {' | '.join(tail)}"[:500]}
-    result: dict[str, Any] = json.loads(out.read_text())
-    result["load_average_1m"] = load_before
-    return result
+    return run_json_child(
+        python, _WORKER, {"file": str(dag_file)}, env=env, work=work, name=f"{tool}-dagprocessor", timeout=TIMEOUT
+    )
 
 
 def summarize_dagprocessor(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -144,12 +126,14 @@ def summarize_dagprocessor(runs: list[dict[str, Any]]) -> dict[str, Any]:
     errors = [run["error"] for run in runs if "error" in run]
     if errors:
         return {"dagprocessor_error": errors[0]}
-    walls = sorted(run["total_s"] for run in runs)
-    cpus = sorted(run["total_cpu_s"] for run in runs)
     return {
-        "dagprocessor_median_s": walls[len(walls) // 2],
-        "dagprocessor_median_cpu_s": cpus[len(cpus) // 2],
+        "dagprocessor_median_s": statistics.median(run["total_s"] for run in runs),
+        "dagprocessor_median_cpu_s": statistics.median(run["total_cpu_s"] for run in runs),
         "dagprocessor_frame_bytes": runs[0]["frame_bytes"],
         "dagprocessor_tasks": runs[0]["tasks"],
-        "dagprocessor_runs": runs,
+        # each run with the load average before it, named as the fresh runs name it
+        "dagprocessor_runs": [
+            {**{k: v for k, v in run.items() if k != "load_before"}, "load_average_1m": run["load_before"]}
+            for run in runs
+        ],
     }

@@ -49,12 +49,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks._common import write_results
+from benchmarks._common import run_json_child, write_results
 from benchmarks._dagprocessor import DAGPROCESSOR_RUNS, run_dagprocessor, summarize_dagprocessor
 from benchmarks._parse_targets import print_scale_targets, scale_targets
 
@@ -415,7 +416,6 @@ def run_worker(
     side: Side, project_dir: str, work: Path, *, warm_runs: int, profile: Path | None = None
 ) -> dict[str, Any]:
     """One fresh interpreter: import, first construction, ``warm_runs`` more. Returns the worker's result."""
-    out = Path(tempfile.mkstemp(prefix=f"{side.tool}-", suffix=".json", dir=work)[1])
     spec = {
         "tool": side.tool,
         "project_dir": project_dir,
@@ -425,21 +425,10 @@ def run_worker(
         "warm_runs": warm_runs,
         "mode": side.mode,
         "packages": list(_VERSIONED),
-        "out": str(out),
     }
-    command = [str(side.python), "-c", _WORKER, json.dumps(spec)]
-    log = work / f"{side.tool}-worker.log"
-    load_before = os.getloadavg()[0]
-    with log.open("a") as stream:
-        completed = subprocess.run(
-            command, cwd=work, env=side.env, stdout=stream, stderr=stream, timeout=WORKER_TIMEOUT, check=False
-        )
-    if not out.is_file() or not out.read_text():
-        tail = log.read_text().strip().splitlines()[-3:]
-        return {"error": f"worker exited {completed.returncode}: {' | '.join(tail)}"[:500]}
-    result: dict[str, Any] = json.loads(out.read_text())
-    result["load_before"] = load_before
-    return result
+    return run_json_child(
+        side.python, _WORKER, spec, env=side.env, work=work, name=f"{side.tool}-worker", timeout=WORKER_TIMEOUT
+    )
 
 
 def _error(result: dict[str, Any]) -> str | None:
@@ -497,33 +486,38 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _alternating(sides: list[Side], rounds: int, run: Callable[[Side, int], dict[str, Any]]) -> dict[str, list[Any]]:
+    """``rounds`` runs per tool, alternating which tool goes first; a tool stops after its first error."""
+    results: dict[str, list[dict[str, Any]]] = {side.tool: [] for side in sides}
+    for round_ in range(rounds):
+        for side in sides if round_ % 2 == 0 else sides[::-1]:
+            if not (results[side.tool] and _error(results[side.tool][-1])):
+                results[side.tool].append(run(side, round_))
+    return results
+
+
 def measure_size(sides: list[Side], count: int, project_dir: str, work: Path) -> dict[str, dict[str, Any]]:
-    """``FRESH_RUNS`` fresh processes per tool, alternating which tool goes first; the first also runs warm. Then
-    ``DAGPROCESSOR_RUNS`` dag-processor children per tool, alternating the same way."""
-    runs: dict[str, list[dict[str, Any]]] = {side.tool: [] for side in sides}
-    for round_ in range(FRESH_RUNS[count]):
-        for side in sides if round_ % 2 == 0 else sides[::-1]:
-            if runs[side.tool] and _error(runs[side.tool][-1]):
-                continue
-            warm_runs = WARM_RUNS[count] if round_ == 0 else 0
-            runs[side.tool].append(run_worker(side, project_dir, work, warm_runs=warm_runs))
-    children: dict[str, list[dict[str, Any]]] = {side.tool: [] for side in sides}
-    for round_ in range(DAGPROCESSOR_RUNS[count]):
-        for side in sides if round_ % 2 == 0 else sides[::-1]:
-            if children[side.tool] and "error" in children[side.tool][-1]:
-                continue
-            children[side.tool].append(
-                run_dagprocessor(
-                    tool=side.tool,
-                    python=side.python,
-                    env=side.env,
-                    project_dir=project_dir,
-                    work=work,
-                    profile=PROFILE,
-                    target=TARGET,
-                    mode=side.mode,
-                )
-            )
+    """``FRESH_RUNS`` fresh processes per tool (the first also runs warm), then ``DAGPROCESSOR_RUNS``
+    dag-processor children per tool, each alternating which tool goes first."""
+    runs = _alternating(
+        sides,
+        FRESH_RUNS[count],
+        lambda side, round_: run_worker(side, project_dir, work, warm_runs=WARM_RUNS[count] if round_ == 0 else 0),
+    )
+    children = _alternating(
+        sides,
+        DAGPROCESSOR_RUNS[count],
+        lambda side, _: run_dagprocessor(
+            tool=side.tool,
+            python=side.python,
+            env=side.env,
+            project_dir=project_dir,
+            work=work,
+            profile=PROFILE,
+            target=TARGET,
+            mode=side.mode,
+        ),
+    )
     return {tool: {**summarize(results), **summarize_dagprocessor(children[tool])} for tool, results in runs.items()}
 
 

@@ -31,9 +31,9 @@ API_METHODS: Final = (
 
 
 def api_method(method: str, path: str) -> str:
-    """The BigQuery API method of a request: ``jobs.get``, ``jobs.insert``, ``jobs.list``, ``jobs.query``,
-    ``jobs.getQueryResults``, a metadata method (``datasets.get``, ``datasets.list``, ``datasets.insert``,
-    ``tables.get``, ``tables.list``, ``tabledata.list``, ...) or ``other``."""
+    """The BigQuery API method of a request (``path`` without its query string): ``jobs.get``, ``jobs.insert``,
+    ``jobs.list``, ``jobs.query``, ``jobs.getQueryResults``, a metadata method (``datasets.get``, ``datasets.list``,
+    ``datasets.insert``, ``tables.get``, ``tables.list``, ``tabledata.list``, ...) or ``other``."""
     if JOB_PATH.search(path):
         return "jobs.get" if method == "GET" else "other"
     if INSERT_PATH.search(path):
@@ -42,12 +42,12 @@ def api_method(method: str, path: str) -> str:
         return "jobs.query"
     if RESULTS_PATH.search(path) and method == "GET":
         return "jobs.getQueryResults"
-    found = _METADATA_PATH.search(path.split("?", 1)[0])
+    found = _METADATA_PATH.search(path)
     if found is None or method not in _METADATA_VERBS:
         return "other"
     resource = "tables" if found["tables"] else "datasets"
     single = found["table"] if found["tables"] else found["dataset"]
-    if path.split("?", 1)[0].endswith("/data"):
+    if path.endswith("/data"):
         return "tabledata.list" if method == "GET" else "tabledata.insertAll"
     if single is None:
         return f"{resource}.list" if method == "GET" else f"{resource}.insert"
