@@ -7,7 +7,7 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
@@ -59,6 +59,11 @@ class LocalGCP:
         """Make every BigQuery job inserted from now on report RUNNING for ``seconds`` before its real result."""
         _post_json(f"{self._bigquery_proxy}/_proxy/config", {"job_latency": seconds})
 
+    def hold_relations(self, seconds: Mapping[str, float]) -> None:
+        """Keep the next BigQuery job that creates or writes each of these relations (by table name) RUNNING for its
+        seconds, once per relation (replaces earlier holds); each held job is in :meth:`job_log` under ``held``."""
+        _post_json(f"{self._bigquery_proxy}/_proxy/config", {"holds": dict(seconds)})
+
     def set_faults(
         self,
         rate: float = 0.0,
@@ -88,9 +93,11 @@ class LocalGCP:
         """What the BigQuery proxy saw so far.
 
         Returns ``{"inserts": [{"job_id", "labels", "accepted"}, ...], "running_answers": {job_id: n},
-        "requests": {method: n}, "faults": {method: n}}``: every ``jobs.insert`` attempt in order (a rejected
-        duplicate has ``accepted: False``), for each job how many answers said RUNNING because of ``job_latency``,
-        the requests per API method, and how many of them got an injected fault (:meth:`set_faults`).
+        "held": [{"job_id", "relation", "start", "seconds"}, ...], "requests": {method: n}, "faults": {method: n}}``:
+        every ``jobs.insert`` attempt in order (a rejected duplicate has ``accepted: False``), for each job how many
+        answers said RUNNING because of ``job_latency``, the jobs held for their relation (:meth:`hold_relations`;
+        ``start`` is wall-clock epoch seconds), the requests per API method, and how many of them got an injected
+        fault (:meth:`set_faults`).
         """
         with urllib.request.urlopen(f"{self._bigquery_proxy}/_proxy/jobs", timeout=30) as response:
             log: dict[str, Any] = json.loads(response.read())

@@ -27,6 +27,9 @@ Two knobs, both optional:
   emulator finishes each job inside the insert call, which would never let a deferrable operator defer. Responses of
   ``jobs.insert``, ``jobs.get``, ``jobs.query`` and ``getQueryResults`` for a younger job say ``RUNNING`` /
   ``jobComplete: false``; after that the emulator's real answer (rows, errors, statistics) goes through unchanged.
+  ``getQueryResults`` first waits for the job up to its ``timeoutMs`` (10 s at most), as BigQuery does.
+* ``{"holds": {relation: S}}`` keeps the first job writing each relation RUNNING for its own ``S`` seconds (a slow
+  warehouse with a time per model; :mod:`cosmos_remote.testing._proxy_clock`).
 
 Run it as ``python -m cosmos_remote.testing._proxy --upstream URL --port PORT [...]``; :func:`local_gcp` does.
 """
@@ -51,11 +54,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cosmos_remote.testing._api_methods import INSERT_PATH, JOB_PATH, QUERY_PATH, RESULTS_PATH, api_method
+from cosmos_remote.testing._proxy_clock import JobClock
 from cosmos_remote.testing._proxy_sql import rewrite_query
 
 __all__ = ["build_app", "main"]
 
 _UPSTREAM_LIST_SIZE: Final = 1_000_000
+_RESULTS_WAIT: Final = 10.0
 _LIST_PARAMS: Final = frozenset({"stateFilter", "maxResults", "pageToken", "projection"})
 _HOP_BY_HOP: Final = frozenset(
     {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "host"}
@@ -139,39 +144,13 @@ def _conflict(job_id: str) -> JSONResponse:
     return JSONResponse({"error": error}, status_code=409)
 
 
-class _JobClock:
-    """When each job was first seen, so responses can hide its completion until it is old enough."""
-
-    def __init__(self, latency: float) -> None:
-        self.latency = latency
-        self._seen: dict[str, float] = {}
-        self.hidden: dict[str, int] = {}
-
-    def finish(self, job_ids: list[str]) -> None:
-        """Let these jobs report their real (DONE) state from now on."""
-        for job_id in job_ids:
-            self._seen[job_id] = float("-inf")
-
-    def seen_young(self, job_id: str) -> bool:
-        """Whether a job seen before is still young (a job never seen is not: it was not inserted through here)."""
-        started = self._seen.get(job_id)
-        return started is not None and time.monotonic() - started < self.latency
-
-    def young(self, job_id: str) -> bool:
-        started = self._seen.setdefault(job_id, time.monotonic())
-        young = time.monotonic() - started < self.latency
-        if young:
-            self.hidden[job_id] = self.hidden.get(job_id, 0) + 1
-        return young
-
-
 def _job_id_of(payload: dict[str, Any]) -> str | None:
     reference = payload.get("jobReference")
     job_id = reference.get("jobId") if isinstance(reference, dict) else None
     return job_id if isinstance(job_id, str) else None
 
 
-def _list_as_jobs_get_says(payload: dict[str, Any], clock: _JobClock, query: list[tuple[str, str]]) -> dict[str, Any]:
+def _list_as_jobs_get_says(payload: dict[str, Any], clock: JobClock, query: list[tuple[str, str]]) -> dict[str, Any]:
     """A ``jobs.list`` page as BigQuery answers it, from the emulator's whole list: each young job RUNNING (as
     ``jobs.get`` reports it), then ``stateFilter`` applied, ``projection=minimal`` honoured (no configuration), and
     ``maxResults`` per page with a ``nextPageToken`` (the emulator has no paging)."""
@@ -197,7 +176,7 @@ def _list_as_jobs_get_says(payload: dict[str, Any], clock: _JobClock, query: lis
     return page
 
 
-def _hide_completion(path: str, method: str, payload: dict[str, Any], clock: _JobClock) -> dict[str, Any]:
+def _hide_completion(path: str, method: str, payload: dict[str, Any], clock: JobClock) -> dict[str, Any]:
     job_id = _job_id_of(payload)
     if job_id is None:
         match = JOB_PATH.search(path) or RESULTS_PATH.search(path)
@@ -221,6 +200,25 @@ def _hide_completion(path: str, method: str, payload: dict[str, Any], clock: _Jo
     return payload
 
 
+def _query_text(job: dict[str, Any]) -> str:
+    """The SQL of a ``jobs.insert`` (a query job) or ``jobs.query`` request body ("" for other jobs)."""
+    configuration = job.get("configuration")
+    query = configuration.get("query") if isinstance(configuration, dict) else None
+    text = query.get("query") if isinstance(query, dict) else job.get("query")
+    return text if isinstance(text, str) else ""
+
+
+async def _wait_as_bigquery_does(clock: JobClock, job_id: str, timeout_ms: str | None) -> None:
+    """``jobs.getQueryResults`` waits for a running job up to ``timeoutMs`` (10 s when not given) before it answers
+    "not complete"; clients poll it in a tight loop and rely on that wait."""
+    try:
+        timeout = float(timeout_ms) / 1000 if timeout_ms else _RESULTS_WAIT
+    except ValueError:
+        timeout = _RESULTS_WAIT
+    if (wait := min(clock.remaining(job_id), timeout, _RESULTS_WAIT)) > 0:
+        await asyncio.sleep(wait)
+
+
 def _closing(client: httpx.AsyncClient) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -232,7 +230,7 @@ def _closing(client: httpx.AsyncClient) -> Callable[[Starlette], AbstractAsyncCo
 
 def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float = 0.0) -> Starlette:
     """The proxy as an ASGI app forwarding to ``upstream`` (``http://host:port``)."""
-    clock = _JobClock(job_latency)
+    clock = JobClock(job_latency)
     book = _JobBook()
     faults = _Faults()
     delay = {"request": request_delay}
@@ -245,6 +243,8 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
             fault := faults.answer(api_method(request.method, request.url.path))
         ):
             return fault
+        if request.method == "GET" and (results := RESULTS_PATH.search(request.url.path)):
+            await _wait_as_bigquery_does(clock, results.group("job"), request.query_params.get("timeoutMs"))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
         body = await request.body()
         if (
@@ -254,13 +254,13 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
         ):
             body = rewrite_query(body, job_insert=bool(INSERT_PATH.search(request.url.path)))
         inserted: tuple[str, dict[str, str]] | None = None
-        if request.method == "POST" and INSERT_PATH.search(request.url.path) and body:
-            try:
-                job = json.loads(body)
-            except ValueError:
-                job = None
-            job_id = _job_id_of(job) if isinstance(job, dict) else None
-            if job_id is not None and isinstance(job, dict):
+        job: Any = None
+        if request.method == "POST" and (INSERT_PATH.search(request.url.path) or QUERY_PATH.search(request.url.path)):
+            with contextlib.suppress(ValueError):
+                job = json.loads(body) if body else None
+        if request.method == "POST" and INSERT_PATH.search(request.url.path) and isinstance(job, dict):
+            job_id = _job_id_of(job)
+            if job_id is not None:
                 labels = dict((job.get("configuration") or {}).get("labels") or {})
                 if book.conflict(job_id, labels):
                     return _conflict(job_id)
@@ -286,10 +286,12 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
             except ValueError:
                 payload = None
             if isinstance(payload, dict) and upstream_response.status_code < 300:
+                if isinstance(job, dict) and (accepted_id := _job_id_of(payload)) is not None:
+                    clock.start(accepted_id, _query_text(job))
                 changed = book.restore_labels(payload)
                 if listing:
                     changed = _list_as_jobs_get_says(changed, clock, query)
-                elif clock.latency > 0:
+                elif clock.active:
                     changed = _hide_completion(request.url.path, request.method, changed, clock)
                 if changed is not payload:
                     response_headers.pop("etag", None)
@@ -312,19 +314,22 @@ def build_app(*, upstream: str, request_delay: float = 0.0, job_latency: float =
             {
                 "inserts": book.attempts,
                 "running_answers": clock.hidden,
+                "held": clock.held,
                 "requests": faults.requests,
                 "faults": faults.injected,
             }
         )
 
     async def configure(request: Request) -> Response:
-        """Change the knobs of a running proxy: ``{"job_latency": S, "request_delay": S, "faults": {...},
-        "finish": [job ids]}`` (each optional)."""
+        """Change the knobs of a running proxy: ``{"job_latency": S, "holds": {relation: S}, "request_delay": S,
+        "faults": {...}, "finish": [job ids]}`` (each optional)."""
         changes = await request.json()
         if "faults" in changes:
             faults.configure(dict(changes["faults"] or {}))
         if "job_latency" in changes:
             clock.latency = float(changes["job_latency"])
+        if "holds" in changes:
+            clock.set_holds(dict(changes["holds"] or {}))
         if "finish" in changes:
             clock.finish([str(job_id) for job_id in changes["finish"]])
         if "request_delay" in changes:

@@ -19,9 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +32,14 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from cosmos_remote.testing._cluster_settings import (
+    HOSTNAME_ENV,
+    AirflowClusterError,
+    check_topology,
+    cluster_env,
+    commands,
+    component_hostname,
+)
 from cosmos_remote.testing._process import EmulatorError, ManagedProcess, free_port
 from cosmos_remote.testing._services import missing_packages, postgres_server, redis_server
 from cosmos_remote.testing._state_recorder import StateRecorder
@@ -48,13 +54,7 @@ __all__ = [
 ]
 
 _STOP_GRACE: Final = 10.0
-_HOSTNAME_ENV: Final = "COSMOS_REMOTE_CLUSTER_HOSTNAME"
-_SIMPLE_AUTH: Final = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 _TI_SQL: Final = "select task_id, map_index, state from task_instance where dag_id = :d and run_id = :r"
-
-
-class AirflowClusterError(EmulatorError):
-    """A component failed to start or died, or a run did not finish: the message names it and carries its log."""
 
 
 class AirflowCluster:
@@ -225,62 +225,6 @@ class AirflowCluster:
         raise AirflowClusterError(f"Airflow at {self.api_url} not ready in time ({last}). Component logs:\n{tails}")
 
 
-def component_hostname() -> str:
-    """``[core] hostname_callable`` of the components: each its own host name (``triggerer-2``, ``worker-1``...)."""
-    return os.environ.get(_HOSTNAME_ENV) or socket.getfqdn()
-
-
-def _cluster_env(
-    home: Path, dags_folder: Path, port: int, parallelism: int, *, database_url: str, broker_url: str | None
-) -> dict[str, str]:
-    """Settings of every component: its own home, the metadata DB, the executor, loopback api-server, simple auth."""
-    url, core = f"http://127.0.0.1:{port}", "AIRFLOW__CORE__"
-    # fmt: off
-    env = {
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", "AIRFLOW_HOME": str(home),
-        "AIRFLOW_CONFIG": str(home / "airflow.cfg"), f"{core}DAGS_FOLDER": str(dags_folder),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url, f"{core}LOAD_EXAMPLES": "False",
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"), f"{core}PLUGINS_FOLDER": str(home / "plugins"),
-        f"{core}EXECUTOR": "LocalExecutor", f"{core}PARALLELISM": str(parallelism), f"{core}AUTH_MANAGER": _SIMPLE_AUTH,
-        f"{core}SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True", "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
-        "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API__BASE_URL": url, f"{core}EXECUTION_API_SERVER_URL": f"{url}/execution/",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        f"{core}HOSTNAME_CALLABLE": f"{__name__}.component_hostname",
-    }
-    if broker_url is not None:
-        env |= {
-            f"{core}EXECUTOR": "CeleryExecutor", "AIRFLOW__CELERY__BROKER_URL": broker_url,
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_url,
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(parallelism),
-        }
-    # fmt: on
-    return env
-
-
-def _commands(triggerers: int, celery_workers: int) -> dict[str, list[str]]:
-    """``{component: airflow arguments}``; the api-server serves logs, the others serve none (no ports to collide)."""
-    skip = ["--skip-serve-logs"]
-    commands = {"scheduler": ["scheduler", *skip]}
-    for number in range(1, triggerers + 1):
-        commands["triggerer" if number == 1 else f"triggerer-{number}"] = ["triggerer", *skip]
-    commands |= {"dag-processor": ["dag-processor"], "api-server": ["api-server"]}
-    for number in range(1, celery_workers + 1):
-        commands[f"worker-{number}"] = ["celery", "worker", *skip, "-H", f"worker-{number}@%h", "--without-mingle"]
-    return commands
-
-
-def _check_topology(executor: str, database: str, triggerers: int, celery_workers: int) -> None:
-    if executor not in ("local", "celery"):
-        raise AirflowClusterError(f"airflow_cluster(executor={executor!r}): use 'local' or 'celery'")
-    if database not in ("sqlite", "postgres"):
-        raise AirflowClusterError(f"airflow_cluster(database={database!r}): use 'sqlite' or 'postgres'")
-    if executor == "celery" and database != "postgres":
-        raise AirflowClusterError("airflow_cluster(executor='celery') needs database='postgres' (SQLite is local only)")
-    if triggerers < 1 or (executor == "celery" and celery_workers < 1):
-        raise AirflowClusterError("airflow_cluster: triggerers and celery_workers must be at least 1")
-
-
 @contextlib.contextmanager
 def airflow_cluster(
     *,
@@ -294,6 +238,7 @@ def airflow_cluster(
     database: str = "sqlite",
     triggerers: int = 1,
     celery_workers: int = 2,
+    python: Path | None = None,
 ) -> Iterator[AirflowCluster]:
     """Start scheduler, triggerer(s), dag-processor and api-server on loopback (and Celery workers, PostgreSQL and
     Redis for the production topology); stop them all on exit.
@@ -316,6 +261,9 @@ def airflow_cluster(
         triggerers: How many triggerers (``triggerer``, ``triggerer-2``...); Airflow hands the triggers of one
             that dies to the others.
         celery_workers: How many Celery workers (``worker-1``...), with ``executor="celery"``.
+        python: The interpreter of every component (default: this one), e.g. another virtualenv's ``bin/python``
+            with its own Airflow and packages; its ``bin`` comes first on their ``PATH``. Without cosmos_remote
+            there, the components keep the machine's host name.
 
     Yields:
         The :class:`AirflowCluster`. On exit, also after an exception, every component's process group gets SIGTERM,
@@ -331,23 +279,25 @@ def airflow_cluster(
         ...     cluster.wait("my_dag", cluster.trigger("my_dag"))
         'success'
     """
-    _check_topology(executor, database, triggerers, celery_workers)
+    check_topology(executor, database, triggerers, celery_workers)
     if not dags_folder.is_dir():
         raise AirflowClusterError(f"airflow_cluster: the DAGs folder {dags_folder} does not exist; create it first")
     home, dags_folder, port = home.resolve(), dags_folder.resolve(), free_port()
+    interpreter = Path(sys.executable) if python is None else python
     home.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as services:
         database_url = (
             services.enter_context(postgres_server()) if database == "postgres" else f"sqlite:///{home / 'airflow.db'}"
         )
         broker_url = services.enter_context(redis_server()) if executor == "celery" else None
-        cluster_env = _cluster_env(
-            home, dags_folder, port, parallelism, database_url=database_url, broker_url=broker_url
-        )
-        full_env = {**os.environ, **(env or {}), **cluster_env}
+        settings = cluster_env(
+            home, dags_folder, port, parallelism, database_url=database_url, broker_url=broker_url,
+            python=interpreter,
+        )  # fmt: skip
+        full_env = {**os.environ, **(env or {}), **settings}
         yield from _run_components(
-            home, dags_folder, port, full_env, _commands(triggerers, celery_workers if executor == "celery" else 0),
-            timeout=timeout, preload=preload, database_url=database_url,
+            home, dags_folder, port, full_env, commands(triggerers, celery_workers if executor == "celery" else 0),
+            timeout=timeout, preload=preload, database_url=database_url, python=interpreter,
         )  # fmt: skip
 
 
@@ -361,8 +311,9 @@ def _run_components(
     timeout: float,
     preload: Sequence[str],
     database_url: str,
+    python: Path,
 ) -> Iterator[AirflowCluster]:
-    airflow = [sys.executable, "-m", "airflow"]
+    airflow = [str(python), "-m", "airflow"]
     migrate = subprocess.run([*airflow, "db", "migrate"], env=full_env, capture_output=True, text=True, timeout=timeout)
     if migrate.returncode != 0:
         output = (migrate.stdout + migrate.stderr)[-3000:]
@@ -375,7 +326,7 @@ def _run_components(
     components: list[ManagedProcess] = []
     try:
         for name, args in commands.items():
-            component_env, cwd = {**full_env, _HOSTNAME_ENV: name}, None
+            component_env, cwd = {**full_env, HOSTNAME_ENV: name}, None
             if name == "scheduler" or name.startswith("worker-"):
                 component_env |= preloaded
             if name.startswith("worker-"):  # a host of its own: working and temp directories

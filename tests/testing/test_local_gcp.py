@@ -101,6 +101,27 @@ def test_job_latency_keeps_jobs_running_then_shows_the_real_result(gcp) -> None:
     assert gcp.job_log()["running_answers"][job.job_id] >= 1
 
 
+def test_a_relation_hold_keeps_its_first_writing_job_running_once_and_results_wait_for_it(gcp) -> None:  # type: ignore[no-untyped-def]
+    client = _client(gcp.project, gcp.bigquery_endpoint)
+    dataset = f"{gcp.project}.{gcp.dataset}"
+    gcp.hold_relations({"held_orders": 2.0})
+    started = time.monotonic()
+    first = client.query(f"create or replace table `{dataset}.held_orders__dbt_tmp` as select 1 as id", job_retry=None)
+    assert first.running(), "the first job writing a held relation stays RUNNING for its time"
+    other = client.query(f"create or replace table `{dataset}.not_held` as select 2 as id", job_retry=None)
+    assert other.done(), "a relation without a hold is not held"
+    first.result()
+    waited = time.monotonic() - started
+    assert 2.0 <= waited < 6.0, f"the result call waits for the job as BigQuery does, not in backoff steps: {waited}"
+    log = gcp.job_log()
+    assert log["requests"].get("jobs.getQueryResults", 0) <= 3, log["requests"]
+    second = client.query(f"merge into `{dataset}.held_orders` t using (select 1 as id) s on false "
+                          "when not matched then insert (id) values (s.id)", job_retry=None)  # fmt: skip
+    assert second.done(), "a relation is held once: the merge after its temp table is not held again"
+    held = [(entry["job_id"], entry["relation"], entry["seconds"]) for entry in gcp.job_log()["held"]]
+    assert held == [(first.job_id, "held_orders", 2.0)]
+
+
 def test_a_reused_job_id_is_rejected_like_bigquery(gcp) -> None:  # type: ignore[no-untyped-def]
     client = _client(gcp.project, gcp.bigquery_endpoint)
     config = bigquery.QueryJobConfig(labels={"dbt-model": "orders"})
