@@ -14,14 +14,7 @@ SLOT_TARGET: Final = 0.05
 
 def dataset_rows(gcp: Any, dataset: str) -> dict[str, list[tuple[str, ...]]]:
     """``{table or view: its rows, as sorted tuples of strings}`` of one dataset on the emulator."""
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
-
-    client = bigquery.Client(
-        project=gcp.project,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options={"api_endpoint": gcp.bigquery_endpoint},
-    )
+    client = gcp.bigquery_client()
     result: dict[str, list[tuple[str, ...]]] = {}
     for table in client.list_tables(f"{gcp.project}.{dataset}"):
         columns = ", ".join(field.name for field in client.get_table(table).schema)
