@@ -84,6 +84,9 @@ class CapturingConnectionManager(BigQueryConnectionManager):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._approved = threading.local()
+        # The answer to every captured statement. agate tables are immutable, and building one runs agate's type
+        # inference set-up (a date parser's locale tables): ~0.3 ms, 2% of a 1,000-model render when done per statement.
+        self._empty_table = agate_helper.empty_table()  # type: ignore[no-untyped-call]
 
     @classmethod
     def open(cls, connection: Any) -> Any:
@@ -149,8 +152,7 @@ class CapturingConnectionManager(BigQueryConnectionManager):
                 with self.approved():
                     return super().execute(text or sql, auto_begin=auto_begin, fetch=fetch, limit=limit)
         self.capture.record(bucket, sql)
-        empty = agate_helper.empty_table()  # type: ignore[no-untyped-call]
-        return BigQueryAdapterResponse(_message="CAPTURED", code="CAPTURED"), empty
+        return BigQueryAdapterResponse(_message="CAPTURED", code="CAPTURED"), self._empty_table
 
     @guard
     def raw_execute(
